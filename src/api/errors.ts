@@ -1,0 +1,68 @@
+// Typed errors that survive a worker, IPC or HTTP boundary: plain `code`, `message`, `details`.
+export type FridayErrorCode =
+  | 'GGUF_INVALID'
+  | 'UNSUPPORTED_ARCHITECTURE'
+  | 'UNSUPPORTED_TENSOR_TYPE'
+  | 'MODEL_TOO_LARGE'
+  | 'IO_ERROR'
+  | 'NO_WEBGPU'
+  | 'DEVICE_LOST'
+  | 'GPU_VALIDATION'
+  | 'GPU_OUT_OF_MEMORY'
+  | 'TOKENIZER_INVALID'
+  | 'INVALID_REQUEST'
+  | 'CONTEXT_LENGTH_EXCEEDED'
+  | 'QUEUE_FULL'
+  | 'ABORTED'
+  | 'ENGINE_CLOSED'
+  | 'REMOTE_HTTP_4XX'
+  | 'REMOTE_HTTP_5XX'
+  | 'REMOTE_UNAVAILABLE'
+  | 'REMOTE_PROTOCOL'
+  | 'INTERNAL';
+
+export interface FridayErrorJSON {
+  name: 'FridayError';
+  code: FridayErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export class FridayError extends Error {
+  override readonly name = 'FridayError';
+  readonly code: FridayErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: FridayErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): FridayErrorJSON {
+    const json: FridayErrorJSON = { name: 'FridayError', code: this.code, message: this.message };
+    if (this.details !== undefined) json.details = this.details;
+    return json;
+  }
+
+  static fromJSON(json: FridayErrorJSON): FridayError {
+    return new FridayError(json.code, json.message, json.details);
+  }
+
+  static is(e: unknown, code?: FridayErrorCode): e is FridayError {
+    return e instanceof FridayError && (code === undefined || e.code === code);
+  }
+}
+
+/** Wraps anything thrown into a FridayError, keeping FridayErrors as they are. */
+export function toFridayError(e: unknown, fallback: FridayErrorCode = 'INTERNAL'): FridayError {
+  if (e instanceof FridayError) return e;
+  if (e instanceof Error && e.name === 'AbortError') return new FridayError('ABORTED', 'The operation was aborted.', undefined, { cause: e });
+  const message = e instanceof Error ? e.message : String(e);
+  return new FridayError(fallback, message, undefined, { cause: e });
+}
+
+/** Throws ABORTED if the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new FridayError('ABORTED', 'The operation was aborted by the caller.');
+}

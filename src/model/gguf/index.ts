@@ -1,0 +1,3 @@
+export * from './types.js';
+export { readGGUF } from './reader.js';
+export * from './metadata.js';
