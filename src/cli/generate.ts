@@ -1,0 +1,66 @@
+import { inRange, isInt, optNumber, parseFlags, requireString } from './args.js';
+import { FileSource } from '../model/source/file.js';
+import { LoadedModel } from '../engine/model.js';
+import { generateSolo } from '../engine/solo.js';
+
+export async function generateCommand(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, {
+    model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
+    'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repeat-penalty': { type: 'string' },
+    seed: { type: 'string' }, ctx: { type: 'string' }, json: { type: 'boolean' },
+  });
+  const modelPath = requireString(flags, 'model');
+  const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
+  const params = {
+    maxTokens: optNumber(flags, 'max-tokens', isInt(1), 'a positive integer') ?? 128,
+    temperature: optNumber(flags, 'temperature', inRange(0, 100), 'a number >= 0') ?? 0,
+    topK: optNumber(flags, 'top-k', isInt(0), 'an integer >= 0'),
+    topP: optNumber(flags, 'top-p', inRange(0, 1), 'a number in [0, 1]'),
+    minP: optNumber(flags, 'min-p', inRange(0, 1), 'a number in [0, 1]'),
+    repeatPenalty: optNumber(flags, 'repeat-penalty', inRange(0, 100), 'a positive number'),
+    seed: optNumber(flags, 'seed', isInt(0, 2 ** 32 - 1), 'an integer in [0, 2^32)'),
+  };
+  const ctx = optNumber(flags, 'ctx', isInt(8), 'an integer >= 8');
+  const json = flags.json === true;
+
+  const source = await FileSource.open(modelPath);
+  let model: LoadedModel | undefined;
+  try {
+    model = await LoadedModel.load(source, { contextLength: ctx });
+    if (model.deviceNote && !json) process.stderr.write(`friday: ${model.deviceNote}\n`);
+    const tok = model.tokenizer;
+    const promptIds = tok.encode(prompt, { addSpecial: true, parseSpecial: false });
+    // With only BOS before it, the first piece's SentencePiece space is dropped (as llama2.c prints).
+    const decoder = tok.createDecoder({ atStart: promptIds.length === (tok.addBos ? 1 : 0) });
+    let text = '';
+    const res = await generateSolo(model, promptIds, params, (id) => {
+      const piece = decoder.push(id);
+      text += piece;
+      if (!json) process.stdout.write(piece);
+    });
+    const tail = decoder.flush();
+    text += tail;
+    if (json) {
+      const info = model.gpu.info;
+      process.stdout.write(JSON.stringify({
+        prompt_tokens: promptIds,
+        tokens: res.tokens,
+        text,
+        finish_reason: res.finishReason,
+        timings: {
+          load_ms: round(model.loadMs), prefill_ms: round(res.prefillMs), decode_ms: round(res.decodeMs),
+          decode_tokens_per_s: round(res.tokens.length > 1 ? ((res.tokens.length - 1) * 1000) / res.decodeMs : 0),
+        },
+        adapter: { vendor: info.vendor, architecture: info.architecture, is_software: info.is_software },
+      }) + '\n');
+    } else {
+      process.stdout.write(tail + '\n');
+    }
+    return 0;
+  } finally {
+    model?.destroy();
+    await source.close();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
