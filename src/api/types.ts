@@ -63,6 +63,8 @@ export interface FinalEvent {
   usage: Usage;
   /** "local", or the name of the remote endpoint that served the request. */
   served_by: string;
+  /** The prompt as token ids (BOS included), when the server knows them. */
+  prompt_tokens?: number[];
 }
 
 export type GenerateEvent = TokenEvent | FinalEvent;

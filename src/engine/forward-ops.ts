@@ -1,7 +1,7 @@
 // The Llama forward step as data: kernels compiled at load, bind groups made once, and a function
 // that lists the ops of a step of a given size, in the order run.c computes them.
 import type { GpuContext } from '../gpu/context.js';
-import { grid1d, type Op } from '../gpu/ops.js';
+import type { Op } from '../gpu/ops.js';
 import type { PipelineCache } from '../gpu/pipelines.js';
 import { AddKernel } from '../gpu/kernels/add.js';
 import { ArgmaxKernel } from '../gpu/kernels/argmax.js';
@@ -13,6 +13,7 @@ import { MatmulKernel, needsQ8Activations } from '../gpu/kernels/matmul.js';
 import { QuantizeQ8Kernel } from '../gpu/kernels/quantize-q8.js';
 import { RmsNormKernel } from '../gpu/kernels/rmsnorm.js';
 import { RopeKernel, buildRopeTable } from '../gpu/kernels/rope.js';
+import { MAX_LOGPROBS, SampleKernel } from '../gpu/kernels/sample.js';
 import { SwigluKernel } from '../gpu/kernels/swiglu.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { GpuWeights } from '../model/weights.js';
@@ -29,19 +30,21 @@ export interface Kernels {
 
 const LAYER_MATS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 
+/** Recent tokens per row seen by the repetition penalty (llama.cpp's penalty_last_n default). */
+export const SAMPLE_WINDOW = 64;
+
+export type StepMode = 'ids' | 'logits' | 'sample' | 'sample+logprobs';
+
 /** Compiles each distinct pipeline once, in parallel. Returns them keyed by role. */
 export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: LlamaConfig, w: GpuWeights, kv: KvCache, o: ForwardOptions): Promise<Kernels> {
-  const kvDim = c.nKvHeads * c.headDim;
   const kvShape = { headDim: c.headDim, nHeads: c.nHeads, nKvHeads: c.nKvHeads, pageSize: kv.shape.pageSize, maxPagesPerSeq: kv.shape.maxPagesPerSeq, kvF16: kv.shape.dtype === 'f16' };
   const dot4 = gpu.features.dot4I8Packed;
   const out = c.tiedEmbeddings ? w.get('token_embd.weight') : w.get('output.weight');
+  const layerQ8 = (mats: readonly string[]) => Array.from({ length: c.nLayers }, (_, l) => mats.some((m) => needsQ8Activations(w.get(`blk.${l}.${m}.weight`).type))).some(Boolean);
   const jobs: Record<string, Promise<unknown>> = {
     embed: EmbeddingKernel.create(cache, { dtype: w.get('token_embd.weight').type, dim: c.dim, vocab: c.vocabSize }),
     norm: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'tokens' }),
     normOut: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'out' }),
-    quantDim: QuantizeQ8Kernel.create(cache, { k: c.dim, rows: 'tokens' }),
-    quantFfn: QuantizeQ8Kernel.create(cache, { k: c.ffnDim, rows: 'tokens' }),
-    quantOut: QuantizeQ8Kernel.create(cache, { k: c.dim, rows: 'out' }),
     ropeQ: RopeKernel.create(cache, { headDim: c.headDim, ropeDim: c.ropeDim, nHeads: c.nHeads }),
     ropeK: RopeKernel.create(cache, { headDim: c.headDim, ropeDim: c.ropeDim, nHeads: c.nKvHeads }),
     kvWrite: KvWriteKernel.create(cache, kvShape),
@@ -50,9 +53,15 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
     add: AddKernel.create(cache, { dim: c.dim }),
     gather: GatherRowsKernel.create(cache, { dim: c.dim }),
     argmax: ArgmaxKernel.create(cache, { vocab: c.vocabSize }),
+    sample: SampleKernel.create(cache, { vocab: c.vocabSize, window: SAMPLE_WINDOW }),
+    sampleLp: SampleKernel.create(cache, { vocab: c.vocabSize, window: SAMPLE_WINDOW, logprobs: { top: Math.min(MAX_LOGPROBS, c.vocabSize) } }),
     lmHead: MatmulKernel.create(cache, { dtype: out.type, k: c.dim, n: c.vocabSize, rows: 'out', dot4 }),
   };
-  // One matmul pipeline per (role, dtype) in layer 0; later layers share them when types agree.
+  // Quantized weights read activations quantized to Q8_0 blocks, as llama.cpp does.
+  if (layerQ8(LAYER_MATS.filter((m) => m !== 'ffn_down'))) jobs.quantDim = QuantizeQ8Kernel.create(cache, { k: c.dim, rows: 'tokens' });
+  if (layerQ8(['ffn_down'])) jobs.quantFfn = QuantizeQ8Kernel.create(cache, { k: c.ffnDim, rows: 'tokens' });
+  if (needsQ8Activations(out.type)) jobs.quantOut = QuantizeQ8Kernel.create(cache, { k: c.dim, rows: 'out' });
+  // One matmul pipeline per distinct (dtype, shape); layers share them.
   for (let l = 0; l < c.nLayers; l++) {
     for (const m of LAYER_MATS) {
       const t = w.get(`blk.${l}.${m}.weight`);
@@ -60,7 +69,6 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
       jobs[key] ??= MatmulKernel.create(cache, { dtype: t.type, k: t.dims[0]!, n: t.dims[1]!, rows: 'tokens', dot4 });
     }
   }
-  void kvDim;
   const entries = await Promise.all(Object.entries(jobs).map(async ([k, p]) => [k, await p] as const));
   const map = new Map<string, unknown>(entries);
   const maxPos = kv.shape.maxPagesPerSeq * kv.shape.pageSize;
@@ -73,7 +81,7 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
 }
 
 /** Creates every bind group once, and returns the op-list builder for a step of a given size. */
-export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: GpuWeights, kv: KvCache, a: Activations, step: GPUBuffer): (nTokens: number, nOut: number, want: 'ids' | 'logits') => Op[] {
+export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: GpuWeights, kv: KvCache, a: Activations, step: GPUBuffer): (nTokens: number, nOut: number, mode: StepMode) => Op[] {
   const k = <T>(key: string) => K.get(key) as T;
   const W = (name: string) => w.get(name);
   // A matmul y = W x; quantized weights read x from the shared Q8_0 activation buffers.
@@ -82,17 +90,17 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
     const kern = rowsFrom === 'out' ? k<MatmulKernel>('lmHead') : k<MatmulKernel>(`mm.${t.type}.${t.dims[0]}x${t.dims[1]}`);
     return kern.bind(gpu, label, { step, x, xq: a.xq, xd: a.xd, w: t.buffer, y });
   };
-  const quantIf = (needed: boolean, kern: QuantizeQ8Kernel, label: string, x: GPUBuffer): RowsOp | undefined =>
-    needed ? kern.bind(gpu, label, { step, x, xq: a.xq, xd: a.xd }) : undefined;
+  const quantIf = (needed: boolean, kernKey: string, label: string, x: GPUBuffer): RowsOp | undefined =>
+    needed ? k<QuantizeQ8Kernel>(kernKey).bind(gpu, label, { step, x, xq: a.xq, xd: a.xd }) : undefined;
   const q8 = (...names: string[]) => names.some((n) => needsQ8Activations(W(n).type));
 
   const embed = k<EmbeddingKernel>('embed').bind(gpu, 'embed', { step, tokens: a.tokens, table: W('token_embd.weight').buffer, out: a.x });
-  const layers = [];
+  const layers: Record<string, RowsOp | undefined>[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const b = `blk.${l}.`;
     layers.push({
       attnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}attn_norm`, { step, x: a.x, w: W(b + 'attn_norm.weight').buffer, y: a.xn }),
-      quantXn: quantIf(q8(b + 'attn_q.weight', b + 'attn_k.weight', b + 'attn_v.weight'), k('quantDim'), `${b}q8(xn)`, a.xn),
+      quantXn: quantIf(q8(b + 'attn_q.weight', b + 'attn_k.weight', b + 'attn_v.weight'), 'quantDim', `${b}q8(xn)`, a.xn),
       wq: matmul(`${b}attn_q`, b + 'attn_q.weight', a.xn, a.q),
       wk: matmul(`${b}attn_k`, b + 'attn_k.weight', a.xn, a.k),
       wv: matmul(`${b}attn_v`, b + 'attn_v.weight', a.xn, a.v),
@@ -100,15 +108,15 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
       ropeK: k<RopeKernel>('ropeK').bind(gpu, `${b}rope_k`, { step, x: a.k, positions: a.positions, table: K.ropeTable }),
       kvWrite: k<KvWriteKernel>('kvWrite').bind(gpu, `${b}kv_write`, { step, k: a.k, v: a.v, positions: a.positions, slots: a.slots, pageTable: kv.pageTable, kCache: kv.k[l]!, vCache: kv.v[l]! }),
       attention: k<AttentionKernel>('attention').bind(gpu, `${b}attention`, { step, q: a.q, kCache: kv.k[l]!, vCache: kv.v[l]!, pageTable: kv.pageTable, positions: a.positions, slots: a.slots, out: a.att }),
-      quantAtt: quantIf(q8(b + 'attn_output.weight'), k('quantDim'), `${b}q8(att)`, a.att),
+      quantAtt: quantIf(q8(b + 'attn_output.weight'), 'quantDim', `${b}q8(att)`, a.att),
       wo: matmul(`${b}attn_output`, b + 'attn_output.weight', a.att, a.tmp),
       addAtt: k<AddKernel>('add').bind(gpu, `${b}residual_attn`, { step, x: a.tmp, y: a.x }),
       ffnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}ffn_norm`, { step, x: a.x, w: W(b + 'ffn_norm.weight').buffer, y: a.xn }),
-      quantFfnIn: quantIf(q8(b + 'ffn_gate.weight', b + 'ffn_up.weight'), k('quantDim'), `${b}q8(xn)`, a.xn),
+      quantFfnIn: quantIf(q8(b + 'ffn_gate.weight', b + 'ffn_up.weight'), 'quantDim', `${b}q8(xn)`, a.xn),
       w1: matmul(`${b}ffn_gate`, b + 'ffn_gate.weight', a.xn, a.gate),
       w3: matmul(`${b}ffn_up`, b + 'ffn_up.weight', a.xn, a.up),
       swiglu: k<SwigluKernel>('swiglu').bind(gpu, `${b}swiglu`, { step, gate: a.gate, up: a.up, out: a.gate }),
-      quantHidden: quantIf(q8(b + 'ffn_down.weight'), k('quantFfn'), `${b}q8(hidden)`, a.gate),
+      quantHidden: quantIf(q8(b + 'ffn_down.weight'), 'quantFfn', `${b}q8(hidden)`, a.gate),
       w2: matmul(`${b}ffn_down`, b + 'ffn_down.weight', a.gate, a.tmp),
       addFfn: k<AddKernel>('add').bind(gpu, `${b}residual_ffn`, { step, x: a.tmp, y: a.x }),
     });
@@ -116,11 +124,13 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
   const outName = c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight';
   const gather = k<GatherRowsKernel>('gather').bind(gpu, 'gather_out_rows', { step, src: a.x, idx: a.outRows, dst: a.xo });
   const finalNorm = k<RmsNormKernel>('normOut').bind(gpu, 'output_norm', { step, x: a.xo, w: W('output_norm.weight').buffer, y: a.xon });
-  const quantOut = quantIf(q8(outName), k('quantOut'), 'q8(out)', a.xon);
+  const quantOut = quantIf(q8(outName), 'quantOut', 'q8(out)', a.xon);
   const lmHead = matmul('output', outName, a.xon, a.logits, 'out');
   const argmax = k<ArgmaxKernel>('argmax').bind(gpu, 'argmax', { step, logits: a.logits, ids: a.ids });
+  const sample = k<SampleKernel>('sample').bind(gpu, 'sample', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids });
+  const sampleLp = k<SampleKernel>('sampleLp').bind(gpu, 'sample+logprobs', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids, logprobs: a.logprobs });
 
-  return (T, S, want) => {
+  return (T, S, mode) => {
     const ops: Op[] = [];
     const push = (f: RowsOp | undefined, rows: number) => { if (f) ops.push(f(rows)); };
     // 1. x = token embeddings                                           [T, dim]
@@ -138,10 +148,10 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
     }
     // 6. only the rows that need logits: gather, final norm, classifier  [S, vocab]
     push(gather, S); push(finalNorm, S); push(quantOut, S); push(lmHead, S);
-    // 7. greedy: argmax on the GPU, so only 4 bytes per row come back
-    if (want === 'ids') push(argmax, S);
+    // 7. pick tokens on the GPU, so only ids (and asked-for logprobs) come back
+    if (mode === 'ids') push(argmax, S);
+    else if (mode === 'sample') push(sample, S);
+    else if (mode === 'sample+logprobs') push(sampleLp, S);
     return ops;
   };
 }
-
-export { grid1d };

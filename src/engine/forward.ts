@@ -8,7 +8,8 @@ import type { PipelineCache } from '../gpu/pipelines.js';
 import { StepUniform } from '../gpu/step.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { GpuWeights } from '../model/weights.js';
-import { buildLayerOps, compileKernels, type Kernels } from './forward-ops.js';
+import { MAX_LOGPROBS, SAMPLE_PARAMS_BYTES, decodeSampleLogprobs, packSampleParams, type SampleRowParams } from '../gpu/kernels/sample.js';
+import { buildLayerOps, compileKernels, SAMPLE_WINDOW, type Kernels, type StepMode } from './forward-ops.js';
 import type { KvCache } from './kv-cache.js';
 
 /** One step's batch: token rows from any number of sequences, prefill chunks and decode mixed. */
@@ -44,8 +45,11 @@ export interface Activations {
   xo: GPUBuffer; // [S, dim] f32 rows that produce logits
   xon: GPUBuffer; // [S, dim] f32 those rows after the final norm
   logits: GPUBuffer; // [S, vocab] f32
-  ids: GPUBuffer; // [S] u32 argmax
-  readIds: GPUBuffer; // [S] u32 staging for readback
+  ids: GPUBuffer; // [S] u32 argmax or sampled ids
+  sampleParams: GPUBuffer; // [S] SampleParams (48 bytes each)
+  recent: GPUBuffer; // [S, SAMPLE_WINDOW] u32 recent tokens for the repetition penalty
+  logprobs: GPUBuffer; // [S, 1 + 2 * MAX_LOGPROBS] u32: chosen logprob, top ids, top logprobs
+  readIds: GPUBuffer; // [S] u32 ids, then [S, 1 + 2 * MAX_LOGPROBS] logprobs: staging for readback
   readLogits: GPUBuffer; // [S, vocab] f32 staging for readback
 }
 
@@ -60,8 +64,10 @@ export class ForwardPass {
     private readonly stepUniform: StepUniform,
     private readonly kv: KvCache,
     readonly opts: ForwardOptions,
-    private readonly buildOps: (nTokens: number, nOut: number, want: 'ids' | 'logits') => Op[],
+    private readonly buildOps: (nTokens: number, nOut: number, mode: StepMode) => Op[],
   ) {}
+
+  private readonly packed = { params: new ArrayBuffer(0), recent: new Uint32Array(0) };
 
   /** Compiles every pipeline (in parallel) and creates every buffer and bind group, once. */
   static async create(gpu: GpuContext, cache: PipelineCache, cfg: LlamaConfig, weights: GpuWeights, kv: KvCache, opts: ForwardOptions): Promise<ForwardPass> {
@@ -79,14 +85,46 @@ export class ForwardPass {
   }
 
   /** The op list for a step of this size, for counting, profiling and dumps. */
-  ops(nTokens: number, nOut: number, want: 'ids' | 'logits' = 'ids'): Op[] {
-    return this.buildOps(nTokens, nOut, want);
+  ops(nTokens: number, nOut: number, mode: StepMode = 'ids'): Op[] {
+    return this.buildOps(nTokens, nOut, mode);
+  }
+
+  /**
+   * Runs one step and samples every logit row on the GPU with its own parameters. Reads back
+   * 4 bytes per row, plus 44 when logprobs are wanted. All-greedy steps use the argmax kernel.
+   */
+  async sample(batch: StepBatch, rows: readonly SampleRowParams[], logprobs: readonly boolean[]): Promise<{ token: number; logprob?: number; top?: { token: number; logprob: number }[] }[]> {
+    const n = batch.outRows.length;
+    const wantLp = logprobs.some(Boolean);
+    const greedy = !wantLp && rows.every((r) => !(r.temperature > 0) && !(r.repeatPenalty !== undefined && r.repeatPenalty !== 1));
+    if (n > 0 && !greedy) {
+      if (this.packed.recent.length < n * SAMPLE_WINDOW) {
+        this.packed.params = new ArrayBuffer(this.opts.maxOut * SAMPLE_PARAMS_BYTES);
+        this.packed.recent = new Uint32Array(this.opts.maxOut * SAMPLE_WINDOW);
+      }
+      const { params, recent } = packSampleParams(rows, SAMPLE_WINDOW, this.packed);
+      this.gpu.write(this.act.sampleParams, 0, new Uint8Array(params, 0, n * SAMPLE_PARAMS_BYTES));
+      this.gpu.write(this.act.recent, 0, recent.subarray(0, n * SAMPLE_WINDOW));
+    }
+    const mode: StepMode = greedy ? 'ids' : wantLp ? 'sample+logprobs' : 'sample';
+    const raw = await this.run(batch, mode);
+    const ids = new Uint32Array(raw, 0, n);
+    const lps = wantLp ? decodeSampleLogprobs(raw.slice(n * 4), n, MAX_LOGPROBS) : undefined;
+    return Array.from(ids, (token, i) => {
+      const lp = lps?.[i];
+      return logprobs[i] && lp ? { token, logprob: lp.logprob, top: lp.top.map((t) => ({ token: t.id, logprob: t.logprob })) } : { token };
+    });
   }
 
   /** Runs one step: greedy ids [nOut] (4 bytes per row read back) or logits [nOut, vocab]. */
   async step(batch: StepBatch, want: 'ids'): Promise<Uint32Array>;
   async step(batch: StepBatch, want: 'logits'): Promise<Float32Array>;
   async step(batch: StepBatch, want: 'ids' | 'logits'): Promise<Uint32Array | Float32Array> {
+    const raw = await this.run(batch, want);
+    return want === 'ids' ? new Uint32Array(raw) : new Float32Array(raw);
+  }
+
+  private async run(batch: StepBatch, mode: StepMode): Promise<ArrayBuffer> {
     const nTokens = batch.tokens.length, nOut = batch.outRows.length;
     this.validate(batch);
     if (this.busy) throw new FridayError('INTERNAL', 'ForwardPass.step called while a step is in flight');
@@ -102,20 +140,27 @@ export class ForwardPass {
       this.kv.flush();
       // 2. Encode every layer's ops and the readback copy into one command buffer; one submit.
       const enc = g.device.createCommandEncoder();
-      encodeOps(g, enc, this.buildOps(nTokens, nOut, want));
-      const src = want === 'ids' ? a.ids : a.logits;
-      const dst = want === 'ids' ? a.readIds : a.readLogits;
-      const bytes = want === 'ids' ? nOut * 4 : nOut * this.cfg.vocabSize * 4;
-      enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
+      encodeOps(g, enc, this.buildOps(nTokens, nOut, mode));
+      const lpBytes = nOut * (1 + 2 * MAX_LOGPROBS) * 4;
+      const dst = mode === 'logits' ? a.readLogits : a.readIds;
+      const bytes = mode === 'logits' ? nOut * this.cfg.vocabSize * 4 : nOut * 4 + (mode === 'sample+logprobs' ? lpBytes : 0);
+      if (mode === 'logits') enc.copyBufferToBuffer(a.logits, 0, dst, 0, bytes);
+      else if (nOut > 0) enc.copyBufferToBuffer(a.ids, 0, dst, 0, nOut * 4);
+      if (mode === 'sample+logprobs') enc.copyBufferToBuffer(a.logprobs, 0, dst, nOut * 4, lpBytes);
       g.submit(enc.finish());
-      // 3. Read back only what sampling needs.
-      return await this.readback(dst, bytes, want);
+      // 3. Read back only what sampling needs (nothing for a prefill chunk that samples nothing).
+      if (bytes === 0) {
+        await g.device.queue.onSubmittedWorkDone();
+        g.check();
+        return new ArrayBuffer(0);
+      }
+      return await this.readback(dst, bytes);
     } finally {
       this.busy = false;
     }
   }
 
-  private async readback(dst: GPUBuffer, bytes: number, want: 'ids' | 'logits'): Promise<Uint32Array | Float32Array> {
+  private async readback(dst: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     try {
       await dst.mapAsync(GPUMapMode.READ, 0, bytes);
     } catch (e) {
@@ -126,7 +171,7 @@ export class ForwardPass {
     dst.unmap();
     this.gpu.counters.readbackBytes += bytes;
     this.gpu.check();
-    return want === 'ids' ? new Uint32Array(copy) : new Float32Array(copy);
+    return copy;
   }
 
   private validate(b: StepBatch): void {
@@ -134,7 +179,7 @@ export class ForwardPass {
     const bad = (why: string) => new FridayError('INTERNAL', `invalid step batch: ${why}`);
     if (n === 0 || n > this.opts.maxBatchTokens) throw bad(`${n} tokens (max ${this.opts.maxBatchTokens})`);
     if (b.positions.length !== n || b.slots.length !== n) throw bad('positions/slots length differs from tokens');
-    if (b.outRows.length === 0 || b.outRows.length > this.opts.maxOut) throw bad(`${b.outRows.length} logit rows (max ${this.opts.maxOut})`);
+    if (b.outRows.length > this.opts.maxOut) throw bad(`${b.outRows.length} logit rows (max ${this.opts.maxOut})`);
     for (const r of b.outRows) if (r >= n) throw bad(`logit row ${r} out of range`);
     for (const t of b.tokens) if (t >= this.cfg.vocabSize) throw bad(`token id ${t} >= vocab ${this.cfg.vocabSize}`);
     const maxPos = this.kv.shape.maxPagesPerSeq * this.kv.shape.pageSize;
@@ -160,7 +205,9 @@ function createActivations(gpu: GpuContext, c: LlamaConfig, o: ForwardOptions): 
     att: f32('att', T * c.dim), tmp: f32('tmp', T * c.dim), gate: f32('gate', T * c.ffnDim), up: f32('up', T * c.ffnDim),
     xq: f32('xq', (T * maxK) / 4), xd: f32('xd', Math.ceil((T * maxK) / 32)),
     xo: f32('xo', S * c.dim), xon: f32('xon', S * c.dim), logits: f32('logits', S * c.vocabSize), ids: f32('ids', S),
-    readIds: gpu.createBuffer('read.ids', S * 4, read), readLogits: gpu.createBuffer('read.logits', S * c.vocabSize * 4, read),
+    sampleParams: f32('sample_params', (S * SAMPLE_PARAMS_BYTES) / 4), recent: f32('recent', S * SAMPLE_WINDOW),
+    logprobs: f32('logprobs', S * (1 + 2 * MAX_LOGPROBS)),
+    readIds: gpu.createBuffer('read.ids', S * 4 * (2 + 2 * MAX_LOGPROBS), read), readLogits: gpu.createBuffer('read.logits', S * c.vocabSize * 4, read),
   };
 }
 

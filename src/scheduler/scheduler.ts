@@ -42,6 +42,8 @@ interface Seq {
   rank: number;
   cachedPromptTokens: number;
   everAdmitted: boolean;
+  /** Its consumer is behind: keeps its pages, gets no tokens until resumed. */
+  paused?: boolean;
 }
 
 function isPositiveInt(n: number): boolean {
@@ -173,6 +175,12 @@ export class Scheduler {
     return events;
   }
 
+  /** Pauses or resumes a sequence (a slow stream consumer); a paused one keeps its pages and slot. */
+  setPaused(seqId: string, paused: boolean): void {
+    const seq = this.byId.get(seqId);
+    if (seq !== undefined && seq.state !== 'done') seq.paused = paused;
+  }
+
   hasWork(): boolean {
     return this.waiting.length > 0 || this.running.length > 0;
   }
@@ -212,6 +220,7 @@ export class Scheduler {
     // Victims are taken from the end, which is never a sequence already scheduled this step.
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const seq = this.running[i]!;
+      if (seq.paused) continue;
       const numNew = Math.min(seq.tokens.length - seq.numComputed, budget);
       if (numNew <= 0) continue;
       if (!this.growPages(seq, seq.numComputed + numNew, preempted)) break;
@@ -251,6 +260,7 @@ export class Scheduler {
   private admitWaiting(seqs: Seq[], chunks: number[], budget: number): number {
     for (const seq of this.waitingOrder()) {
       if (budget <= 0 || this.running.length >= this.cfg.maxSeqs) break;
+      if (seq.paused) continue;
       const numNew = this.admit(seq, budget);
       // Strict order: letting smaller requests overtake a blocked head would starve big prompts.
       if (numNew === 0) break;

@@ -1,0 +1,85 @@
+// One in-flight request as the engine loop sees it: turns sampled ids into stream events with
+// incremental detokenization, held-back stop strings, logprobs and usage.
+import { FridayError } from '../api/errors.js';
+import type { FinishReason, GenerateEvent, TopLogprob } from '../api/types.js';
+import { Channel } from '../stream/channel.js';
+import { StopMatcher } from '../stream/stop.js';
+import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
+
+export interface RowSampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  seed: bigint;
+  /** 0 = no logprobs; otherwise the chosen token's logprob and this many - 1 alternatives. */
+  logprobs: number;
+}
+
+export interface SampledToken {
+  token: number;
+  logprob?: number;
+  top?: { token: number; logprob: number }[];
+}
+
+export class RequestState {
+  readonly channel: Channel<GenerateEvent>;
+  private readonly decoder: StreamingDecoder;
+  private readonly stop: StopMatcher;
+  /** Generated ids, kept for the repetition penalty window. */
+  readonly generated: number[] = [];
+  readonly createdAt = performance.now();
+  firstTokenAt: number | undefined;
+  lastTokenAt: number | undefined;
+  finished = false;
+  /** Stream buffer is full: the loop skips this sequence until the consumer catches up. */
+  paused = false;
+
+  constructor(
+    readonly id: string,
+    readonly promptIds: number[],
+    readonly sampling: RowSampling,
+    stops: string[],
+    private readonly tokenizer: Tokenizer,
+    bufferSize: number,
+    hooks: { onOverflow: () => void; onDrain: () => void; onCancel: () => void },
+  ) {
+    this.channel = new Channel(bufferSize, hooks);
+    this.decoder = tokenizer.createDecoder({ atStart: promptIds.length === (tokenizer.addBos ? 1 : 0) && promptIds[0] === tokenizer.bosId, skipSpecial: true });
+    this.stop = new StopMatcher(stops);
+  }
+
+  /** A sampled token: emit its text (possibly held). Returns true when a stop string ended the request. */
+  onToken(t: SampledToken, index: number): boolean {
+    const now = performance.now();
+    this.firstTokenAt ??= now;
+    this.lastTokenAt = now;
+    this.generated.push(t.token);
+    const { emit, stopped } = this.stop.push(this.decoder.push(t.token));
+    if (stopped) return true;
+    const top: TopLogprob[] | undefined = t.top?.map((x) => ({ token: x.token, text: this.tokenizer.decode([x.token]), logprob: x.logprob }));
+    this.channel.push({ done: false, token: t.token, text: emit, index, ...(t.logprob !== undefined ? { logprob: t.logprob, top_logprobs: top ?? [] } : {}) });
+    return false;
+  }
+
+  finish(reason: FinishReason, numGenerated: number, cachedTokens: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    // A stop string found means the held text is dropped; otherwise release it.
+    const tail = reason === 'stop' && this.stoppedByString ? '' : this.stop.flush() + this.decoder.flush();
+    this.channel.push({
+      done: true, text: tail, index: numGenerated, finish_reason: reason, served_by: 'local', prompt_tokens: this.promptIds,
+      usage: { prompt_tokens: this.promptIds.length, completion_tokens: numGenerated, total_tokens: this.promptIds.length + numGenerated, cached_tokens: cachedTokens },
+    });
+    this.channel.close();
+  }
+
+  stoppedByString = false;
+
+  fail(e: FridayError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.channel.fail(e);
+  }
+}
