@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { resolve } from 'node:path';
 
 // SwiftShader is a CPU rasterizer: GPU tests are slow, so timeouts are generous and files run one at a time.
 const chromiumArgs = [
@@ -32,6 +33,7 @@ export default defineConfig({
       },
       {
         extends: true,
+        define: { __FIXTURES__: JSON.stringify(resolve(import.meta.dirname, '../shared/fixtures')) },
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

@@ -7,7 +7,9 @@ commands:
   generate  --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
             [--min-p P] [--repeat-penalty R] [--seed S] [--json]
   tokenize  --model PATH --text TEXT [--json]
-  info      --model PATH
+  info      --model PATH [--ctx N]
+  serve     --model PATH [--host 127.0.0.1] [--port 8080] [--max-seqs N] [--ctx N] [--max-queue N]
+            [--drain-timeout SECONDS]
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -16,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   generate: async () => (await import('./generate.js')).generateCommand,
   tokenize: async () => (await import('./tokenize.js')).tokenizeCommand,
   info: async () => (await import('./info.js')).infoCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
 };
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage error or no WebGPU. */

@@ -11,7 +11,7 @@ import { ChatTemplate } from './chat-template.js';
 import type { StepBatch } from './forward.js';
 import { SAMPLE_WINDOW } from './forward-ops.js';
 import type { SampleRowParams } from '../gpu/kernels/sample.js';
-import { EngineMetrics } from './metrics.js';
+import { EngineMetrics, prometheusText } from './metrics.js';
 import { LoadedModel, type LoadOptions } from './model.js';
 import { RequestState, type RowSampling } from './request.js';
 
@@ -195,7 +195,6 @@ export class LocalEngine implements Engine {
         const s = this.pendingLogprobs.get(ev.seqId);
         this.metrics.onToken(state, performance.now());
         if (state.onToken({ token: ev.token, logprob: s?.logprob, top: s?.top }, ev.index)) {
-          state.stoppedByString = true;
           this.route(this.scheduler.finish(ev.seqId, 'stop'));
         }
       } else if (ev.type === 'finished') {
@@ -228,6 +227,12 @@ export class LocalEngine implements Engine {
       running: s.running, waiting: s.waiting, kvPagesUsed: s.pagesUsed, kvPagesTotal: this.model.kv.shape.numPages,
       prefixCacheHitRate: s.prefixHitRate, tokensGenerated: this.metrics.tokens, steps: this.metrics.steps,
     };
+  }
+
+  /** Prometheus text for /metrics. */
+  prometheus(): string {
+    const s = this.scheduler.stats();
+    return prometheusText(this.metrics, { queueDepth: s.waiting, running: s.running, kvPagesUsed: s.pagesUsed, kvPagesTotal: this.model.kv.shape.numPages, prefixQueries: s.prefixQueries, prefixHits: s.prefixHits });
   }
 
   get schedulerStats() {

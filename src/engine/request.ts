@@ -57,7 +57,11 @@ export class RequestState {
     this.lastTokenAt = now;
     this.generated.push(t.token);
     const { emit, stopped } = this.stop.push(this.decoder.push(t.token));
-    if (stopped) return true;
+    if (stopped) {
+      // Text before the stop string still goes out, with the final event.
+      this.stopTail = emit;
+      return true;
+    }
     const top: TopLogprob[] | undefined = t.top?.map((x) => ({ token: x.token, text: this.tokenizer.decode([x.token]), logprob: x.logprob }));
     this.channel.push({ done: false, token: t.token, text: emit, index, ...(t.logprob !== undefined ? { logprob: t.logprob, top_logprobs: top ?? [] } : {}) });
     return false;
@@ -66,8 +70,8 @@ export class RequestState {
   finish(reason: FinishReason, numGenerated: number, cachedTokens: number): void {
     if (this.finished) return;
     this.finished = true;
-    // A stop string found means the held text is dropped; otherwise release it.
-    const tail = reason === 'stop' && this.stoppedByString ? '' : this.stop.flush() + this.decoder.flush();
+    // After a stop string only the text before it is released; otherwise whatever was held back.
+    const tail = this.stopTail ?? this.stop.flush() + this.decoder.flush();
     this.channel.push({
       done: true, text: tail, index: numGenerated, finish_reason: reason, served_by: 'local', prompt_tokens: this.promptIds,
       usage: { prompt_tokens: this.promptIds.length, completion_tokens: numGenerated, total_tokens: this.promptIds.length + numGenerated, cached_tokens: cachedTokens },
@@ -75,7 +79,8 @@ export class RequestState {
     this.channel.close();
   }
 
-  stoppedByString = false;
+  /** Set when a stop string ended the request: the text that preceded it in the last piece. */
+  private stopTail: string | undefined;
 
   fail(e: FridayError): void {
     if (this.finished) return;

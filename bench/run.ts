@@ -1,0 +1,25 @@
+// `npm run bench [-- <suite>]`: measurements, not tests. Results go to bench/results/<suite>.json;
+// docs/BENCHMARKS.md quotes them with the command and the machine.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+
+const suites: Record<string, () => Promise<unknown>> = {
+  models: async () => (await import('./models.js')).benchModels(),
+  batching: async () => (await import('./batching.js')).benchBatching(),
+};
+
+const name = process.argv[2] ?? 'models';
+const run = suites[name];
+if (!run) {
+  console.error(`unknown bench suite "${name}"; one of: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+const started = new Date().toISOString();
+const result = await run();
+const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+const out = resolve(import.meta.dirname, 'results', `${name}.json`);
+mkdirSync(resolve(import.meta.dirname, 'results'), { recursive: true });
+writeFileSync(out, JSON.stringify({ suite: name, started, command: `npm run bench -- ${name}`, machine, result }, null, 2) + '\n');
+console.log(`wrote ${out}`);
+process.exit(0);
