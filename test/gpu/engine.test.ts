@@ -169,7 +169,8 @@ describe.skipIf(!have)('LocalEngine: no leaks under churn', () => {
       if (i % 20 === 19) await new Promise((res) => setTimeout(res, 5));
     }
     const t0 = performance.now();
-    const outs = await Promise.all(jobs);
+    const iv = setInterval(() => console.log('churn progress', e.metrics.steps, JSON.stringify(e.schedulerStats)), 5000);
+    const outs = await Promise.all(jobs).finally(() => clearInterval(iv));
     console.log(`churn: 200 requests in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${e.metrics.steps} steps`);
     for (const o of outs) expect(Boolean(o.final) !== Boolean(o.error), 'exactly one of final/error').toBe(true);
     expect(outs.filter((o) => o.error).every((o) => o.error!.code === 'ABORTED')).toBe(true);

@@ -5,19 +5,30 @@ import type { PipelineCache, PipelineSpec } from '../pipelines.js';
 import { pipelineKey } from '../pipelines.js';
 import { checkPagedKvBuffers, checkPagedKvShape, pagedKvConstants, type PagedKvShape } from './kv-write.js';
 
-/** attention.wgsl keeps q and the accumulator (2 * headDim f32) plus 2 * 64 words in workgroup memory. */
+/** attention.wgsl keeps q and the accumulator (2 * headDim words), 2 KB of exp table and 5 * 64 words
+ *  in workgroup memory: under the 16 KB every device offers. */
 export const ATTENTION_MAX_HEAD_DIM = 1024;
 
 export interface AttentionShape extends PagedKvShape {
   /** Query heads; a multiple of nKvHeads (GQA group = nHeads / nKvHeads). */
   nHeads: number;
+  /** f16 cache only: emulate llama.cpp's CPU flash attention bit for bit (default true). false uses a
+   *  plain online softmax with f32 accumulation: faster, but only close to llama.cpp. */
+  flash?: boolean;
+}
+
+/** The score scale as llama.cpp computes it, 1.0f / sqrtf(headDim) in f32 (both steps correctly
+ *  rounded; the double quotient rounded to f32 is the f32 quotient). */
+export function attentionScale(headDim: number): number {
+  return Math.fround(1 / Math.fround(Math.sqrt(headDim)));
 }
 
 export class AttentionKernel {
   private constructor(readonly key: string, private readonly pipeline: GPUComputePipeline, readonly shape: AttentionShape) {}
 
   static spec(s: AttentionShape): PipelineSpec {
-    return { shader: 'attention', defines: s.kvF16 ? ['KV_F16'] : [], constants: { ...pagedKvConstants(s), N_HEADS: s.nHeads } };
+    const defines = s.kvF16 ? (s.flash === false ? ['KV_F16'] : ['KV_F16', 'FLASH']) : [];
+    return { shader: 'attention', defines, constants: { ...pagedKvConstants(s), N_HEADS: s.nHeads, SCALE: attentionScale(s.headDim) } };
   }
 
   static async create(cache: PipelineCache, s: AttentionShape): Promise<AttentionKernel> {
