@@ -153,12 +153,12 @@ describe.skipIf(!have)('LocalEngine: continuous batching', () => {
 
 describe.skipIf(!have)('LocalEngine: no leaks under churn', () => {
   it('after 200 mixed requests (aborts, stops, EOS, lengths) pages and buffers are back to baseline', { timeout: 600_000 }, async () => {
-    const e = await engineFor(STORIES, { maxSeqs: 16, contextLength: 128, maxBatchTokens: 128, pageSize: 8, numPages: 96, maxQueue: 512 });
+    const e = await engineFor(STORIES, { maxSeqs: 16, contextLength: 64, maxBatchTokens: 64, pageSize: 8, numPages: 48, maxQueue: 512 });
     const buffers0 = e.model.gpu.liveBuffers;
     const r = rng(42);
     const jobs: Promise<Outcome>[] = [];
     for (let i = 0; i < 200; i++) {
-      const len = 1 + Math.floor(r() * 30);
+      const len = 1 + Math.floor(r() * 12);
       const prompt = [1, ...Array.from({ length: len }, () => 3 + Math.floor(r() * 500))];
       const kind = r();
       const ac = new AbortController();
@@ -169,8 +169,7 @@ describe.skipIf(!have)('LocalEngine: no leaks under churn', () => {
       if (i % 20 === 19) await new Promise((res) => setTimeout(res, 5));
     }
     const t0 = performance.now();
-    const iv = setInterval(() => console.log('churn progress', e.metrics.steps, JSON.stringify(e.schedulerStats)), 5000);
-    const outs = await Promise.all(jobs).finally(() => clearInterval(iv));
+    const outs = await Promise.all(jobs);
     console.log(`churn: 200 requests in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${e.metrics.steps} steps`);
     for (const o of outs) expect(Boolean(o.final) !== Boolean(o.error), 'exactly one of final/error').toBe(true);
     expect(outs.filter((o) => o.error).every((o) => o.error!.code === 'ABORTED')).toBe(true);
