@@ -62,7 +62,7 @@ export class RequestState {
       this.stopTail = emit;
       return true;
     }
-    const top: TopLogprob[] | undefined = t.top?.map((x) => ({ token: x.token, text: this.tokenizer.decode([x.token]), logprob: x.logprob }));
+    const top: TopLogprob[] | undefined = t.top?.slice(0, Math.max(0, this.sampling.logprobs - 1)).map((x) => ({ token: x.token, text: this.tokenizer.decode([x.token]), logprob: x.logprob }));
     this.channel.push({ done: false, token: t.token, text: emit, index, ...(t.logprob !== undefined ? { logprob: t.logprob, top_logprobs: top ?? [] } : {}) });
     return false;
   }
