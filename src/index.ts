@@ -21,3 +21,6 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     await source.close();
   }
 }
+
+/** The same Engine, hosted in a dedicated Web Worker (src/worker/worker.ts is the worker entry). */
+export { WorkerEngine, type WorkerEngineCreateOptions } from './worker/worker-engine.js';

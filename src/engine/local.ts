@@ -101,8 +101,9 @@ export class LocalEngine implements Engine {
       };
       const stops = req.stop === undefined ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop;
       const state = new RequestState(id, promptIds, sampling, stops, tok, this.opts.streamBuffer ?? 256, {
-        onOverflow: () => { state.paused = true; },
-        onDrain: () => { state.paused = false; this.kick(); },
+        // A full stream buffer pauses the sequence (it keeps its pages); draining resumes it.
+        onOverflow: () => this.scheduler.setPaused(id, true),
+        onDrain: () => { this.scheduler.setPaused(id, false); this.kick(); },
         onCancel: () => this.abort(id, new FridayError('ABORTED', 'The consumer stopped reading.')),
       });
       const eos = [...new Set([tok.eosId, tok.eotId].filter((x): x is number => x !== undefined))];
@@ -204,12 +205,6 @@ export class LocalEngine implements Engine {
         this.metrics.onFinished(ev.reason);
       }
     }
-    this.syncPauses();
-  }
-
-  /** Paused streams (full buffers) are skipped by the scheduler until their consumer drains them. */
-  private syncPauses(): void {
-    for (const [id, st] of this.requests) this.scheduler.setPaused(id, st.paused);
   }
 
   private failAll(e: FridayError): void {

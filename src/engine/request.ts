@@ -33,8 +33,6 @@ export class RequestState {
   firstTokenAt: number | undefined;
   lastTokenAt: number | undefined;
   finished = false;
-  /** Stream buffer is full: the loop skips this sequence until the consumer catches up. */
-  paused = false;
 
   constructor(
     readonly id: string,

@@ -47,7 +47,7 @@ describe.skipIf(!have)('LocalEngine: continuous batching', () => {
   let e: LocalEngine;
   const solo = new Map<string, number[]>();
   beforeAll(async () => {
-    e = await engineFor(Q8, { maxSeqs: 8, contextLength: 256, maxBatchTokens: 128, pageSize: 16 });
+    e = await engineFor(Q8, { maxSeqs: 8, contextLength: 256, maxBatchTokens: 128, pageSize: 16, streamBuffer: 8 }); // small buffer: pauses happen
     for (const p of PROMPTS) solo.set(p, (await drain(e.generate({ prompt: p, max_tokens: 20 }))).tokens);
   });
   afterAll(async () => { await e?.close(); });
