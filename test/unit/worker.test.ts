@@ -184,9 +184,17 @@ describe.skipIf(!have)('WorkerEngine over a MessageChannel (real LocalEngine on 
       const before = local!.stats().tokensGenerated;
       const it = w.engine.generate({ prompt: '', max_tokens: 24 })[Symbol.asyncIterator]();
       await it.next(); await it.next();
-      // The consumer stalls while the engine runs on (its buffer is larger than the request).
-      for (let i = 0; i < 200 && local!.stats().tokensGenerated - before < 12; i++) await sleep(25);
-      expect(local!.stats().tokensGenerated - before).toBeGreaterThanOrEqual(12);
+      // The consumer stalls: the link's window fills, then the engine's own buffer (4), and the
+      // engine pauses the sequence instead of generating on.
+      let last = -1;
+      for (let i = 0; i < 200; i++) {
+        await sleep(50);
+        const now = local!.stats().tokensGenerated - before;
+        if (now === last) break;
+        last = now;
+      }
+      expect(last).toBeGreaterThanOrEqual(2 + 4);
+      expect(last).toBeLessThan(24); // paused, not finished
       // 2 read, credit returned for them (half-window batches), 4 in flight: never more.
       expect(w.sent.filter((m) => m.type === 'event').length).toBeLessThanOrEqual(2 + 4);
       let n = 2;
