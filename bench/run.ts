@@ -7,6 +7,8 @@ import { resolve } from 'node:path';
 const suites: Record<string, () => Promise<unknown>> = {
   models: async () => (await import('./models.js')).benchModels(),
   batching: async () => (await import('./batching.js')).benchBatching(),
+  remote: async () => (await import('./remote.js')).benchRemote(),
+  load: async () => (await import('./load.js')).benchLoad(),
 };
 
 const name = process.argv[2] ?? 'models';

@@ -2,14 +2,15 @@ import { inRange, isInt, optNumber, parseFlags, requireString } from './args.js'
 import { FileSource } from '../model/source/file.js';
 import { LoadedModel } from '../engine/model.js';
 import { generateSolo } from '../engine/solo.js';
+import { cliRequest, generateRemote } from '../remote/cli-support.js';
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
     model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
     'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' }, 'repeat-penalty': { type: 'string' },
-    seed: { type: 'string' }, ctx: { type: 'string' }, json: { type: 'boolean' },
+    seed: { type: 'string' }, ctx: { type: 'string' }, json: { type: 'boolean' }, remote: { type: 'string' },
   });
-  const modelPath = requireString(flags, 'model');
+  const remote = typeof flags.remote === 'string' ? flags.remote : undefined;
   const prompt = typeof flags.prompt === 'string' ? flags.prompt : '';
   const params = {
     maxTokens: optNumber(flags, 'max-tokens', isInt(1), 'a positive integer') ?? 128,
@@ -22,11 +23,19 @@ export async function generateCommand(argv: string[]): Promise<number> {
   };
   const ctx = optNumber(flags, 'ctx', isInt(8), 'an integer >= 8');
   const json = flags.json === true;
+  if (remote) {
+    // Same request and output, served by an OpenAI-compatible server instead of the local GPU.
+    const res = await generateRemote(remote, cliRequest(prompt, params), { onText: json ? undefined : (s) => process.stdout.write(s) });
+    process.stdout.write(json ? JSON.stringify(res) + '\n' : '\n');
+    return 0;
+  }
+  const modelPath = requireString(flags, 'model');
 
   const source = await FileSource.open(modelPath);
   let model: LoadedModel | undefined;
   try {
-    model = await LoadedModel.load(source, { contextLength: ctx });
+    // One sequence: size the batch so the whole prompt is prefilled in one pass.
+    model = await LoadedModel.load(source, { contextLength: ctx, maxBatchTokens: Math.min(ctx ?? 2048, 512) });
     if (model.deviceNote && !json) process.stderr.write(`friday: ${model.deviceNote}\n`);
     const tok = model.tokenizer;
     const promptIds = tok.encode(prompt, { addSpecial: true, parseSpecial: false });

@@ -5,11 +5,12 @@ const USAGE = `usage: friday <command> [flags]
 
 commands:
   generate  --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
-            [--min-p P] [--repeat-penalty R] [--seed S] [--json]
+            [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--json]
+  generate  --remote URL --prompt TEXT [same sampling flags] [--json]
   tokenize  --model PATH --text TEXT [--json]
   info      --model PATH [--ctx N]
   serve     --model PATH [--host 127.0.0.1] [--port 8080] [--max-seqs N] [--ctx N] [--max-queue N]
-            [--drain-timeout SECONDS]
+            [--drain-timeout SECONDS] [--fallback URL[,URL...]] [--overflow-queue N]
 `;
 
 type Command = (argv: string[]) => Promise<number>;

@@ -2,11 +2,13 @@ import { isInt, optNumber, parseFlags, requireString } from './args.js';
 import { FileSource } from '../model/source/file.js';
 import { LocalEngine } from '../engine/local.js';
 import { FridayServer } from '../server/http.js';
+import { createFallbackRouter } from '../remote/cli-support.js';
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
     model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'max-seqs': { type: 'string' },
     ctx: { type: 'string' }, 'max-queue': { type: 'string' }, 'drain-timeout': { type: 'string' },
+    fallback: { type: 'string' }, 'overflow-queue': { type: 'string' },
   });
   const modelPath = requireString(flags, 'model');
   const port = optNumber(flags, 'port', isInt(0, 65535), 'a port number') ?? 8080;
@@ -23,7 +25,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log(`model ready: ${e.info.model} (context ${e.info.contextLength}, ${maxSeqs} sequences)`);
     return e;
   });
-  const server = new FridayServer(loading, { host: typeof flags.host === 'string' ? flags.host : '127.0.0.1', port, log, metrics: () => engine?.prometheus() ?? '' });
+  // --fallback: overflow, still-loading and device-lost requests go to these servers.
+  const overflow = optNumber(flags, 'overflow-queue', isInt(0), 'an integer >= 0');
+  const router = typeof flags.fallback === 'string' ? createFallbackRouter(loading, flags.fallback, { overflowWaiting: overflow }) : undefined;
+  if (router) log(`fallback: ${router.remote!.endpoints.map((e) => e.name).join(', ')}`);
+  const metrics = () => (engine?.prometheus() ?? '') + (router?.prometheus() ?? '');
+  const server = new FridayServer(router ?? loading, { host: typeof flags.host === 'string' ? flags.host : '127.0.0.1', port, log, metrics });
   const { url } = await server.listen();
   log(`listening on ${url}`);
   loading.catch(() => undefined);

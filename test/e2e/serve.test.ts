@@ -80,6 +80,17 @@ describe.skipIf(!have)('friday serve (e2e)', () => {
     expect(text).toBe(r.choices[0].message.content);
   });
 
+  it('friday generate --remote gives the same tokens as the server itself', async () => {
+    const { fridayRun } = await import('./cli.js');
+    const direct = await (await post('/v1/completions', { prompt: 'Once upon a time', max_tokens: 8, temperature: 0, return_token_ids: true })).json();
+    const r = await fridayRun(['generate', '--remote', url, '--prompt', 'Once upon a time', '--max-tokens', '8', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.tokens).toEqual(direct.choices[0].token_ids);
+    expect(out.text).toBe(direct.choices[0].text);
+    expect(out.finish_reason).toBe(direct.choices[0].finish_reason);
+  });
+
   it('answers bad input with 400 and an OpenAI-style error body', async () => {
     for (const [body, param] of [['{not json', null], [{ prompt: 'x', temperature: 'hot' }, 'temperature'], [{ prompt: 'x', n: 3 }, 'n'], [{ messages: 'hi' }, 'messages']] as const) {
       const path = typeof body === 'object' && 'messages' in body ? '/v1/chat/completions' : '/v1/completions';

@@ -1,0 +1,109 @@
+// Incremental Server-Sent Events parser (WHATWG "event stream interpretation"): bytes arrive in
+// arbitrary pieces — a line, an event, even a UTF-8 character or a CRLF may be split across reads.
+// Comments (`: ping`) are keep-alives and are counted, not dispatched. An event is dispatched on a
+// blank line; a trailing event without one is discarded at end of stream, as the spec says.
+import { FridayError } from '../api/errors.js';
+
+export interface SseEvent {
+  /** `event:` field, default "message". */
+  event: string;
+  /** `data:` lines joined with "\n". */
+  data: string;
+  /** Last event id seen (`id:`), if any. */
+  id?: string;
+}
+
+export class SseParser {
+  private buf = '';
+  private data: string[] = [];
+  private hasData = false;
+  private event = '';
+  private lastId: string | undefined;
+  private readonly decoder = new TextDecoder('utf-8');
+  private started = false;
+  /** Comment lines seen (keep-alive pings). */
+  comments = 0;
+
+  /** @param maxLineChars a line longer than this without a terminator is a protocol error (a runaway server). */
+  constructor(private readonly maxLineChars = 4 << 20) {}
+
+  /** Feeds bytes (or text); returns the events completed by them. */
+  push(chunk: Uint8Array | string): SseEvent[] {
+    let s = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    if (!this.started && s.length > 0) {
+      this.started = true;
+      if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+    }
+    this.buf += s;
+    return this.drain(false);
+  }
+
+  /** End of stream: processes a final unterminated line; an undispatched event is dropped. */
+  end(): SseEvent[] {
+    this.buf += this.decoder.decode();
+    return this.drain(true);
+  }
+
+  private drain(eof: boolean): SseEvent[] {
+    const out: SseEvent[] = [];
+    const b = this.buf;
+    let pos = 0;
+    for (;;) {
+      let i = pos;
+      // Find the next CR or LF.
+      while (i < b.length) {
+        const c = b.charCodeAt(i);
+        if (c === 10 || c === 13) break;
+        i++;
+      }
+      if (i >= b.length) break;
+      // A CR at the very end may be the first half of a CRLF split across reads.
+      if (b.charCodeAt(i) === 13 && i + 1 >= b.length && !eof) break;
+      const line = b.slice(pos, i);
+      pos = i + (b.charCodeAt(i) === 13 && b.charCodeAt(i + 1) === 10 ? 2 : 1);
+      this.line(line, out);
+    }
+    this.buf = pos > 0 ? b.slice(pos) : b;
+    if (eof) {
+      if (this.buf.length > 0) this.line(this.buf, out);
+      this.buf = '';
+      this.data = [];
+      this.hasData = false;
+      this.event = '';
+    } else if (this.buf.length > this.maxLineChars) {
+      throw new FridayError('REMOTE_PROTOCOL', `Server-sent event line longer than ${this.maxLineChars} characters.`, { kind: 'protocol' });
+    }
+    return out;
+  }
+
+  private line(line: string, out: SseEvent[]): void {
+    if (line === '') {
+      if (this.hasData) out.push({ event: this.event || 'message', data: this.data.join('\n'), ...(this.lastId !== undefined ? { id: this.lastId } : {}) });
+      this.data = [];
+      this.hasData = false;
+      this.event = '';
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* ':' */) {
+      this.comments++;
+      return;
+    }
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case 'data':
+        this.data.push(value);
+        this.hasData = true;
+        break;
+      case 'event':
+        this.event = value;
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.lastId = value;
+        break;
+      default: // `retry` and unknown fields are ignored
+    }
+  }
+}

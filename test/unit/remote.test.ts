@@ -1,0 +1,341 @@
+// Remote engine pieces that need no network: SSE parsing, chunk decoding, Retry-After, the circuit
+// breaker, error mapping and the failover/continuation logic over in-memory targets.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FridayError } from '../../src/api/errors.js';
+import type { GenerateEvent } from '../../src/api/types.js';
+import { CircuitBreaker } from '../../src/remote/breaker.js';
+import { ChunkDecoder, type LegEvent } from '../../src/remote/chunks.js';
+import { errorFromResponse, parseRetryAfter } from '../../src/remote/errors.js';
+import { runWithFailover, shouldFailOver, type FailoverTarget, type LegRequest } from '../../src/remote/failover.js';
+import { parseEndpointList } from '../../src/remote/cli-support.js';
+import { SseParser, type SseEvent } from '../../src/remote/sse.js';
+import { StopMatcher } from '../../src/stream/stop.js';
+
+const enc = new TextEncoder();
+
+function parseAll(pieces: (string | Uint8Array)[]): { events: SseEvent[]; comments: number } {
+  const p = new SseParser();
+  const events: SseEvent[] = [];
+  for (const piece of pieces) events.push(...p.push(piece));
+  events.push(...p.end());
+  return { events, comments: p.comments };
+}
+
+describe('SseParser', () => {
+  const stream = '\uFEFF: keep-alive\n\ndata: {"a":"héllo 日本"}\n\nevent: error\r\ndata: line1\r\ndata: line2\r\n\r\n: ping\r\rid: 7\rdata: [DONE]\r\r';
+  const expected: SseEvent[] = [
+    { event: 'message', data: '{"a":"héllo 日本"}' },
+    { event: 'error', data: 'line1\nline2' },
+    { event: 'message', data: '[DONE]', id: '7' },
+  ];
+
+  it('parses events, multi-line data, event names, ids, comments, BOM and all three line endings', () => {
+    const r = parseAll([stream]);
+    expect(r.events).toEqual(expected);
+    expect(r.comments).toBe(2);
+  });
+
+  it('gives the same events however the bytes are split (UTF-8 characters and CRLF included)', () => {
+    const bytes = enc.encode(stream);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      expect(parseAll([bytes.subarray(0, cut), bytes.subarray(cut)]).events).toEqual(expected);
+    }
+    expect(parseAll([...bytes].map((b) => new Uint8Array([b]))).events).toEqual(expected); // one byte at a time
+  });
+
+  it('drops an event that was never terminated, keeps `data:` without a space, ignores unknown fields', () => {
+    expect(parseAll(['data:x\nretry: 5\nfoo: bar\n\ndata: cut off']).events).toEqual([{ event: 'message', data: 'x' }]);
+    expect(parseAll(['event: nodata\n\n']).events).toEqual([]);
+  });
+
+  it('rejects a runaway line', () => {
+    const p = new SseParser(100);
+    expect(() => p.push('data: ' + 'x'.repeat(200))).toThrow(/longer than 100/);
+  });
+});
+
+describe('ChunkDecoder', () => {
+  it("maps Friday's completion chunks (one id per token chunk; tail text in the finish chunk)", () => {
+    const d = new ChunkDecoder('completion', 'ep', [1, 2]);
+    const evs: LegEvent[] = [];
+    evs.push(...d.push({ choices: [{ index: 0, text: 'He', finish_reason: null, token_ids: [10] }] }));
+    evs.push(...d.push({ choices: [{ index: 0, text: '', finish_reason: null, token_ids: [11] }] })); // held text
+    evs.push(...d.push({ choices: [{ index: 0, text: 'llo', finish_reason: 'length' }] }));
+    evs.push(...d.push({ choices: [], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } }));
+    evs.push(d.final(true));
+    expect(evs).toEqual([
+      { done: false, token: 10, text: 'He', index: 0 },
+      { done: false, token: 11, text: '', index: 1 },
+      { done: true, text: 'llo', index: 2, finish_reason: 'length', served_by: 'ep', prompt_tokens: [1, 2], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } },
+    ]);
+  });
+
+  it("maps vLLM-style chunks (several ids per chunk, last token in the finish chunk, prompt ids in the first)", () => {
+    const d = new ChunkDecoder('chat', 'v');
+    const evs: LegEvent[] = [];
+    evs.push(...d.push({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, prompt_token_ids: [5, 6], finish_reason: null }] }));
+    evs.push(...d.push({ choices: [{ index: 0, delta: { content: 'ab' }, token_ids: [7, 8], finish_reason: null }] }));
+    evs.push(...d.push({ choices: [{ index: 0, delta: { content: 'c' }, token_ids: [9], finish_reason: 'stop' }] }));
+    evs.push(d.final(false));
+    expect(evs.map((e) => (e.done ? ['final', e.text, e.index, e.finish_reason, e.prompt_tokens] : [e.token, e.text]))).toEqual([
+      [7, ''], [8, 'ab'], [9, 'c'], ['final', '', 3, 'stop', [5, 6]],
+    ]);
+  });
+
+  it('without token ids: one event per non-empty chunk with token -1; counts from usage', () => {
+    const d = new ChunkDecoder('completion', 'o');
+    const evs = [...d.push({ choices: [{ text: 'a', finish_reason: null }] }), ...d.push({ choices: [{ text: '', finish_reason: null }] }), ...d.push({ choices: [{ text: 'b', finish_reason: null }] })];
+    d.push({ choices: [{ text: '', finish_reason: 'length' }], usage: { prompt_tokens: 3, completion_tokens: 3 } });
+    expect(evs.map((e) => [e.token, e.text])).toEqual([[-1, 'a'], [-1, 'b']]);
+    expect(d.final(true)).toMatchObject({ index: 3, usage: { completion_tokens: 3, total_tokens: 6 } });
+  });
+
+  it('turns error objects, malformed chunks and truncated streams into FridayErrors', () => {
+    const d = new ChunkDecoder('completion', 'x');
+    expect(() => d.push({ error: { message: 'boom', type: 'server_error', code: 'DEVICE_LOST' } })).toThrow(expect.objectContaining({ code: 'REMOTE_HTTP_5XX', details: expect.objectContaining({ remoteCode: 'DEVICE_LOST', kind: 'stream_error' }) }));
+    expect(() => d.push({ error: { message: 'bad', type: 'invalid_request_error' } })).toThrow(expect.objectContaining({ code: 'REMOTE_HTTP_4XX' }));
+    expect(() => d.push([1, 2])).toThrow(expect.objectContaining({ code: 'REMOTE_PROTOCOL' }));
+    expect(() => d.push({ choices: [{ text: 5 }] })).toThrow(expect.objectContaining({ code: 'REMOTE_PROTOCOL' }));
+    expect(() => d.push({ choices: [{ text: 'a', token_ids: ['x'] }] })).toThrow(expect.objectContaining({ code: 'REMOTE_PROTOCOL' }));
+    expect(() => new ChunkDecoder('completion', 'x').final(false)).toThrow(expect.objectContaining({ code: 'REMOTE_UNAVAILABLE', details: expect.objectContaining({ kind: 'dropped' }) }));
+  });
+
+  it('reads both logprob formats', () => {
+    const d = new ChunkDecoder('completion', 'x');
+    const [a] = d.push({ choices: [{ text: 'a', token_ids: [1], logprobs: { content: [{ token: 'a', logprob: -0.5, bytes: [97], top_logprobs: [{ token: 'b', logprob: -1, bytes: [98] }] }] } }] });
+    expect(a).toMatchObject({ logprob: -0.5, top_logprobs: [{ token: -1, text: 'b', logprob: -1 }] });
+    const [b] = d.push({ choices: [{ text: 'c', token_ids: [2], logprobs: { tokens: ['c'], token_logprobs: [-0.25], top_logprobs: [{ c: -0.25, d: -2 }] } }] });
+    expect(b).toMatchObject({ logprob: -0.25, top_logprobs: [{ text: 'c' }, { text: 'd', logprob: -2 }] });
+  });
+});
+
+describe('HTTP errors, Retry-After, endpoint lists', () => {
+  it('parses Retry-After seconds and dates', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter('0.5')).toBe(500);
+    expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+
+  it('maps OpenAI error bodies to REMOTE_HTTP_4XX/5XX with the details a proxy needs', () => {
+    const e = errorFromResponse(400, JSON.stringify({ error: { message: '`temperature` must be a number', type: 'invalid_request_error', param: 'temperature', code: 'INVALID_REQUEST' } }), 'a');
+    expect(e).toMatchObject({ code: 'REMOTE_HTTP_4XX', details: { kind: 'http_4xx', status: 400, httpStatus: 400, param: 'temperature', remoteCode: 'INVALID_REQUEST', endpoint: 'a' } });
+    expect(e.message).toMatch(/temperature/);
+    const b = errorFromResponse(503, 'Service Unavailable', 'b', 1000);
+    expect(b).toMatchObject({ code: 'REMOTE_HTTP_5XX', details: { kind: 'backpressure', retryAfterMs: 1000, httpStatus: 503 } });
+    expect(b.details?.status).toBeUndefined();
+    expect(shouldFailOver(b)).toBe(true);
+    expect(shouldFailOver(errorFromResponse(429, '{}', 'c'))).toBe(true);
+    expect(shouldFailOver(e)).toBe(false);
+    expect(FridayError.fromJSON(JSON.parse(JSON.stringify(b))).details?.kind).toBe('backpressure');
+  });
+
+  it('parses --fallback endpoint lists', () => {
+    expect(parseEndpointList('http://a:1, big=http://b:2/v1;weight=3;max=64;model=m;continue')).toEqual([
+      { url: 'http://a:1' },
+      { url: 'http://b:2/v1', name: 'big', weight: 3, maxConcurrency: 64, model: 'm', continueAssistant: true },
+    ]);
+    expect(() => parseEndpointList('')).toThrow(FridayError);
+    expect(() => parseEndpointList('ftp://x')).toThrow(/not an http/);
+    expect(() => parseEndpointList('http://x;color=red')).toThrow(/Unknown endpoint setting/);
+  });
+});
+
+describe('CircuitBreaker', () => {
+  it('opens after consecutive failures, admits one half-open probe, closes on success, backs off on failure', () => {
+    let now = 0;
+    const b = new CircuitBreaker({ failureThreshold: 3, resetTimeoutMs: 100, maxResetTimeoutMs: 250 }, () => now);
+    b.onFailure(); b.onFailure(); b.onSuccess(); b.onFailure(); b.onFailure();
+    expect(b.state).toBe('closed'); // not consecutive
+    b.onFailure();
+    expect(b.state).toBe('open');
+    expect(b.canPass()).toBe(false);
+    expect(b.retryInMs).toBe(100);
+    now = 100;
+    expect(b.tryAcquire()).toBe(true); // the probe
+    expect(b.state).toBe('half-open');
+    expect(b.tryAcquire()).toBe(false); // only one
+    b.onFailure();
+    expect(b.state).toBe('open');
+    expect(b.retryInMs).toBe(200); // doubled
+    now = 300;
+    expect(b.tryAcquire()).toBe(true);
+    b.onNeutral(); // e.g. the caller aborted: no verdict, probe released
+    expect(b.tryAcquire()).toBe(true);
+    b.onSuccess();
+    expect(b.state).toBe('closed');
+    expect(b.opens).toBe(2);
+  });
+});
+
+// ------------------------------------------------------------------ failover over in-memory targets
+
+/** A target that emits `tokens` (text = char) after the prompt, failing after `failAfter` tokens. */
+function fake(name: string, o: { failAfter?: number; code?: FridayError['code']; canContinueChat?: boolean; ids?: boolean; log?: LegRequest[] } = {}): FailoverTarget {
+  return {
+    name,
+    canContinue: (kind) => kind === 'completion' || !!o.canContinueChat,
+    async *open(req) {
+      o.log?.push(req);
+      const prompt = req.kind === 'completion' ? req.gen!.prompt : req.chat!.messages.at(-1)!.content;
+      const last = typeof prompt === 'string' ? prompt.charCodeAt(prompt.length - 1) : prompt.at(-1)!;
+      const n = (req.kind === 'completion' ? req.gen!.max_tokens : req.chat!.max_tokens) ?? 8;
+      for (let i = 0; i < n; i++) {
+        if (i === o.failAfter) throw new FridayError(o.code ?? 'REMOTE_UNAVAILABLE', `${name} died`, { kind: 'dropped', endpoint: name });
+        const t = last + 1 + i;
+        yield { done: false, token: o.ids === false ? -1 : t, text: String.fromCharCode(t), index: i };
+      }
+      const p = typeof prompt === 'string' ? prompt.length : prompt.length;
+      yield { done: true, text: '', index: n, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p, completion_tokens: n, total_tokens: p + n } };
+    },
+  };
+}
+
+async function drain(it: AsyncIterable<LegEvent | GenerateEvent>) {
+  const out = { tokens: [] as number[], indexes: [] as number[], text: '', final: undefined as Extract<GenerateEvent, { done: true }> | undefined, error: undefined as FridayError | undefined };
+  try {
+    for await (const ev of it) {
+      out.text += ev.text;
+      if (ev.done) out.final = ev;
+      else { out.tokens.push(ev.token); out.indexes.push(ev.index); }
+    }
+  } catch (e) {
+    out.error = e as FridayError;
+  }
+  return out;
+}
+
+const list = (...ts: FailoverTarget[]) => { let i = 0; return () => ts[i++]; };
+
+describe('runWithFailover', () => {
+  it('continues a completion on the next target with prompt + generated ids and fewer max_tokens', async () => {
+    const log: LegRequest[] = [];
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 6 } }, list(fake('local', { failAfter: 2, code: 'DEVICE_LOST' }), fake('remote', { log }))));
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toEqual([98, 99, 100, 101, 102, 103]);
+    expect(r.indexes).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(r.text).toBe('bcdefg');
+    expect(log[0]!.gen).toMatchObject({ prompt: [97, 98, 99], max_tokens: 4 });
+    expect(r.final).toMatchObject({ served_by: 'remote', index: 6, usage: { prompt_tokens: 1, completion_tokens: 6, total_tokens: 7 }, prompt_tokens: [97] });
+  });
+
+  it('continues a text prompt as text when no tokenizer is known', async () => {
+    const log: LegRequest[] = [];
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: 'a', max_tokens: 5, stop: 'zz' } }, list(fake('a', { failAfter: 3 }), fake('b', { log }))));
+    expect(r.text).toBe('bcdef');
+    expect(log[0]!.gen).toMatchObject({ prompt: 'abcd', max_tokens: 2, stop: undefined });
+    expect(r.final?.usage).toEqual({ prompt_tokens: 1, completion_tokens: 5, total_tokens: 6 });
+  });
+
+  it('re-sends the original request when the first target fails before any token', async () => {
+    const log: LegRequest[] = [];
+    const req: LegRequest = { kind: 'completion', gen: { prompt: [97], max_tokens: 3 } };
+    const r = await drain(runWithFailover(req, list(fake('a', { failAfter: 0, code: 'QUEUE_FULL' }), fake('b', { log }))));
+    expect(r.tokens).toEqual([98, 99, 100]);
+    expect(log[0]).toBe(req);
+    expect(r.final).toMatchObject({ served_by: 'b', usage: { prompt_tokens: 1, completion_tokens: 3 } });
+  });
+
+  it('applies stop strings itself after a failover (continuations are sent without them)', async () => {
+    const log: LegRequest[] = [];
+    // a → b c | d e f …: the stop "ef" comes from the second target, which is not told about it.
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 8, stop: ['ef'] } }, list(fake('a', { failAfter: 2 }), fake('b', { log }))));
+    expect(r.error).toBeUndefined();
+    expect(log[0]!.gen!.stop).toBeUndefined();
+    expect(r.text).toBe('bcd');
+    expect(r.final).toMatchObject({ finish_reason: 'stop', index: 5, served_by: 'b', usage: { prompt_tokens: 1, completion_tokens: 5 } });
+  });
+
+  it('fails with a clear error when nothing can continue (chat without continueAssistant)', async () => {
+    const r = await drain(runWithFailover({ kind: 'chat', chat: { messages: [{ role: 'user', content: 'a' }], max_tokens: 6 } }, list(fake('local', { failAfter: 2, code: 'DEVICE_LOST' }), fake('remote'))));
+    expect(r.tokens).toHaveLength(2);
+    expect(r.error).toMatchObject({ code: 'DEVICE_LOST', details: { tokens: 2, failover: 'unsupported' } });
+    expect(r.error!.message).toMatch(/continueAssistant/);
+  });
+
+  it('continues a chat reply on a target that can continue an assistant message', async () => {
+    const log: LegRequest[] = [];
+    const r = await drain(runWithFailover({ kind: 'chat', chat: { messages: [{ role: 'user', content: 'a' }], max_tokens: 5 } }, list(fake('x', { failAfter: 2 }), fake('y', { canContinueChat: true, log }))));
+    expect(r.text).toBe('bcdef');
+    expect(log[0]).toMatchObject({ continueFinal: true, chat: { max_tokens: 3, messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'bc' }] } });
+  });
+
+  it('does not fail over on caller errors, and reports ABORTED when the caller aborts', async () => {
+    const bad: FailoverTarget = { name: 'a', canContinue: () => true, async *open() { throw new FridayError('INVALID_REQUEST', 'nope'); } };
+    expect((await drain(runWithFailover({ kind: 'completion', gen: { prompt: 'x' } }, list(bad, fake('b'))))).error?.code).toBe('INVALID_REQUEST');
+    const ac = new AbortController();
+    const slow: FailoverTarget = { name: 's', canContinue: () => true, async *open(_r, signal) { yield { done: false, token: 1, text: 'a', index: 0 }; await new Promise((_, j) => signal.addEventListener('abort', () => j(new FridayError('ABORTED', 'x')))); } };
+    const p = drain(runWithFailover({ kind: 'completion', gen: { prompt: 'x' } }, list(slow, fake('b')), { signal: ac.signal }));
+    setTimeout(() => ac.abort(), 10);
+    expect((await p).error?.code).toBe('ABORTED');
+  });
+
+  it('gives up with the last error, saying how many tokens were delivered', async () => {
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 9 } }, list(fake('a', { failAfter: 2 }), fake('b', { failAfter: 1 }))));
+    expect(r.tokens).toEqual([98, 99, 100]);
+    expect(r.error).toMatchObject({ code: 'REMOTE_UNAVAILABLE', details: { tokens: 3, failover: 'exhausted' } });
+  });
+});
+
+const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
+const TOKMODEL = resolve(FIXTURES, 'models/stories260K.gguf'); // has byte-fallback tokens
+
+describe.skipIf(!existsSync(TOKMODEL))('runWithFailover with a real tokenizer', () => {
+  it('loses no held-back text (partial UTF-8, stop prefixes) at the failover point', async () => {
+    const { FileSource } = await import('../../src/model/source/file.js');
+    const { readGGUF } = await import('../../src/model/gguf/reader.js');
+    const { createTokenizer } = await import('../../src/tokenizer/index.js');
+    const src = await FileSource.open(TOKMODEL);
+    const tok = createTokenizer((await readGGUF(src)).metadata);
+    await src.close();
+    const prompt = 'Once';
+    const promptIds = tok.encode(prompt, { addSpecial: true });
+    const gen = tok.encode(' upon a time, héllo — 日本 the end. More', { addSpecial: false });
+    const stops = ['the end'];
+    // What an uninterrupted engine emits (RequestState: decoder → stop matcher).
+    const oneRun = () => {
+      const d = tok.createDecoder({ atStart: promptIds.length === 1, skipSpecial: true });
+      const m = new StopMatcher(stops);
+      let text = '';
+      for (const id of gen) {
+        const r = m.push(d.push(id));
+        text += r.emit;
+        if (r.stopped) return text;
+      }
+      return text + m.flush() + d.flush();
+    };
+    const expected = oneRun();
+    expect(expected).toMatch(/upon a time, héllo — 日本 $/); // the stop string and what follows are cut
+    expect(gen.length).toBeGreaterThan(15); // multi-byte characters are split over byte tokens
+    // Targets that behave like engines: their own decoder and stop matcher from wherever they start.
+    const engineLike = (name: string, failAfter?: number): FailoverTarget => ({
+      name,
+      canContinue: () => true,
+      async *open(req) {
+        const p = typeof req.gen!.prompt === 'string' ? tok.encode(req.gen!.prompt, { addSpecial: true }) : req.gen!.prompt;
+        const start = p.length - promptIds.length;
+        const d = tok.createDecoder({ atStart: p.length === 1, skipSpecial: true });
+        const m = new StopMatcher(typeof req.gen!.stop === 'string' ? [req.gen!.stop] : req.gen!.stop ?? []);
+        let i = 0;
+        for (const id of gen.slice(start)) {
+          if (i === failAfter) throw new FridayError('DEVICE_LOST', 'lost');
+          const r = m.push(d.push(id));
+          if (r.stopped) { yield { done: true, text: r.emit, index: i + 1, finish_reason: 'stop', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i + 1, total_tokens: 0 } }; return; }
+          yield { done: false, token: id, text: r.emit, index: i++ };
+        }
+        yield { done: true, text: m.flush() + d.flush(), index: i, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i, total_tokens: 0 } };
+      },
+    });
+    // Fail at every possible point: the text is always the uninterrupted text.
+    for (let k = 1; k < gen.length; k++) {
+      const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt, stop: stops } }, list(engineLike('local', k), engineLike('remote')), { tokenizer: tok }));
+      expect(r.error, `failover after ${k}`).toBeUndefined();
+      expect(r.text, `failover after ${k}`).toBe(expected);
+      expect(r.final!.finish_reason).toBe('stop');
+      expect(r.final!.usage.prompt_tokens).toBe(promptIds.length);
+    }
+  });
+});
