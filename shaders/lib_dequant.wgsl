@@ -1,12 +1,15 @@
 // lib_dequant: reading ggml weights kept in their compact GGUF form, plus exact number-format
-// conversions. Inlined with `#include "lib_dequant"`.
+// conversions and exactly rounded f32 arithmetic. Inlined with `#include "lib_dequant"`.
 //
 // Bindings: none of its own. With a weight-type define (F32, F16, BF16, Q8_0 or Q4_0) the
 // includer must declare the raw weight buffer as
 //   var<storage, read> w: array<u32>;   // raw GGUF bytes, little-endian, padded to 4 bytes
 // and gets w_elem (one element) plus w_vec4 (float types) or load_block (block types). Without
-// one, only the buffer-free helpers remain (number formats, half_at, u32_at2, dot4_i8). DOT4
-// picks the dot4I8Packed builtin over the manual unpack in dot4_i8.
+// one, only the buffer-free helpers remain (number formats, exact arithmetic, half_at, u32_at2,
+// dot4_i8). DOT4 picks the dot4I8Packed builtin over the manual unpack in dot4_i8.
+// An includer that uses the exact arithmetic (two_prod, fma_rn, ...) sets, first thing in its
+// entry point, `ex_never` from a runtime value that is never true (e.g. step.n_tokens ==
+// 0xffffffffu), so keep() is opaque to the compiler (see below).
 //
 // Layouts (ggml): a tensor of ggml dims [K, N] is N rows of K elements, stored back to back, so
 // element k of row n has flat index e = n*K + k, and for the block types block g = e / 32.
@@ -67,6 +70,123 @@ fn round_bf16(x: f32) -> f32 {
   let nan = ((b >> 16u) | 64u) << 16u;
   let r = ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) << 16u;
   return bitcast<f32>(select(r, nan, (b & 0x7fffffffu) > 0x7f800000u));
+}
+
+// ---- exact f32 arithmetic ------------------------------------------------------------------
+// llama.cpp's x86 build fuses some multiply-adds and uses IEEE (correctly rounded) division and
+// sqrt. WGSL guarantees correctly rounded + - * only: fma() need not be fused (SwiftShader's is a
+// multiply then an add), and / and sqrt() may be off by 2.5 ulp (so may be any GPU's). These
+// helpers give the correctly rounded results from + - * and integer ops alone. Every product that
+// feeds an add in them is exact, so a compiler that contracts a*b+c into an fma cannot change a
+// result; the one rounded product they need (p in two_prod) goes through keep() so that it
+// cannot be contracted either. Their intermediate sums go through keep() too: optimizers do
+// fold float arithmetic with constants (SwiftShader's turns (c + b) - c into b when c is a
+// constant, e.g. a polynomial coefficient, which breaks TwoSum), and keep() hides the operands.
+// They rely on + - * being round-to-nearest-even, and on no underflow / overflow in the error
+// terms (the callers' operands are far from both).
+
+var<private> ex_never: bool; // never true; set from a runtime value by the includer (see top)
+
+// x, opaque to the compiler: a product passed through keep() is rounded on its own.
+fn keep(x: f32) -> f32 {
+  return select(x, 0.0, ex_never);
+}
+
+// The top 12 significant bits of x; x - split_hi(x) is exact and has at most 12 bits too.
+fn split_hi(x: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u);
+}
+
+// Knuth's TwoSum: (s, e) with s = RN(a + b) and s + e = a + b exactly.
+fn two_sum(a: f32, b: f32) -> vec2<f32> {
+  let s = keep(a + b);
+  let bb = keep(s - a);
+  return vec2<f32>(s, keep(a - keep(s - bb)) + keep(b - bb));
+}
+
+// Dekker's TwoProduct with bit-mask splits: (p, e) with p = RN(a * b), p + e = a * b exactly.
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+  let p = keep(a * b);
+  let ah = split_hi(a);
+  let al = a - ah;
+  let bh = split_hi(b);
+  let bl = b - bh;
+  let e1 = keep(ah * bh - p);
+  let e2 = keep(e1 + ah * bl);
+  let e3 = keep(e2 + al * bh);
+  return vec2<f32>(p, e3 + al * bl);
+}
+
+// x + y rounded to odd (the neighbour with an odd last bit when inexact).
+fn ro_sum(x: f32, y: f32) -> f32 {
+  let s = two_sum(x, y);
+  let b = bitcast<u32>(s.x);
+  if (s.y == 0.0 || (b & 1u) == 1u) { return s.x; }
+  let away = ((b ^ bitcast<u32>(s.y)) >> 31u) == 0u; // the exact sum lies beyond s.x, away from 0
+  return bitcast<f32>(select(b - 1u, b + 1u, away));
+}
+
+// RN(a * b + c): a fused multiply-add, emulated exactly (Boldo & Melquiond 2008: TwoProduct,
+// TwoSum, one add rounded to odd, one final round-to-nearest).
+fn fma_rn(a: f32, b: f32, c: f32) -> f32 {
+  let p = two_prod(a, b);
+  let t = two_sum(keep(c), p.x);
+  return t.x + ro_sum(t.y, p.y);
+}
+
+// a / b correctly rounded (ties to even), by long division of the significands. Zero, subnormal,
+// infinite or NaN operands, and results that would be subnormal or overflow, use WGSL's / (a
+// zero or infinite quotient is exact there; the others do not occur in these kernels).
+fn div_rn(a: f32, b: f32) -> f32 {
+  let ab = bitcast<u32>(a);
+  let bb = bitcast<u32>(b);
+  let ea = (ab >> 23u) & 0xffu;
+  let eb = (bb >> 23u) & 0xffu;
+  if (ea == 0u || eb == 0u || ea == 255u || eb == 255u) { return a / b; }
+  var ma = (ab & 0x7fffffu) | 0x800000u;
+  let mb = (bb & 0x7fffffu) | 0x800000u;
+  var e = i32(ea) - i32(eb) + 127;
+  if (ma < mb) { ma <<= 1u; e -= 1; } // now ma / mb is in [1, 2)
+  var q = 0u;
+  var r = ma; // invariant: r < 2 * mb
+  for (var i = 0u; i < 24u; i++) {
+    q <<= 1u;
+    if (r >= mb) { r -= mb; q |= 1u; }
+    r <<= 1u;
+  }
+  // r is twice the remainder: compare with mb for round-to-nearest-even.
+  if (r > mb || (r == mb && (q & 1u) == 1u)) { q += 1u; }
+  if (q == 0x1000000u) { q = 0x800000u; e += 1; }
+  if (e <= 0 || e >= 255) { return a / b; }
+  return bitcast<f32>(((ab ^ bb) & 0x80000000u) | (u32(e) << 23u) | (q & 0x7fffffu));
+}
+
+// sqrt(v) correctly rounded, by an integer square root of the significand: v = m 2^t with m of
+// 24 bits; scaled to N = m' 2^24 (m' = m << 1 or 2, making t even), floor(sqrt(N)) has 25 bits:
+// 24 for the result and a rounding bit (sqrt is never exactly halfway). Zero, subnormal,
+// negative, infinite and NaN inputs use WGSL's sqrt.
+fn sqrt_rn(v: f32) -> f32 {
+  let b = bitcast<u32>(v);
+  let eb = b >> 23u; // >= 256 when negative
+  if (eb == 0u || eb >= 255u) { return sqrt(v); }
+  let m = (b & 0x7fffffu) | 0x800000u;
+  let t = i32(eb) - 150;
+  let odd = (t & 1) != 0;
+  let m2 = select(m << 2u, m << 1u, odd); // in [2^24, 2^26)
+  let t2 = t - select(2, 1, odd); // even
+  var hi = m2 >> 8u; // N = m2 * 2^24 < 2^50 as (hi, lo)
+  var lo = m2 << 24u;
+  var root = 0u;
+  var rem = 0u; // < 2 * root + 1 < 2^26
+  for (var i = 0u; i < 25u; i++) {
+    rem = (rem << 2u) | ((hi >> 16u) & 3u); // N's next two bits (49 - 2i, 48 - 2i)
+    hi = (hi << 2u) | (lo >> 30u);
+    lo <<= 2u;
+    let trial = (root << 2u) | 1u;
+    if (rem >= trial) { rem -= trial; root = (root << 1u) | 1u; } else { root <<= 1u; }
+  }
+  // sqrt(v) = (root / 2) 2^(t2/2 - 11); the exponent field is t2/2 + 139 (always normal).
+  return bitcast<f32>((u32(t2 / 2 + 138) << 23u) + (root >> 1u) + (root & 1u));
 }
 
 // ---- unaligned reads -----------------------------------------------------------------------

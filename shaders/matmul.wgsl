@@ -1,13 +1,22 @@
 // Matmul against a weight kept in its compact GGUF form:
 //   y[r, N_OFFSET + n] = sum_k W[n, k] * x[r, k]   for r < rows, n < N
 // where rows = ROWS_FROM_OUT ? n_out : n_tokens. One variant per weight type (define F32, F16,
-// BF16, Q8_0 or Q4_0; QUANT with the last two), with llama.cpp's CPU numerics:
-//   F32        plain f32 products, f32 accumulation
-//   F16 / BF16 each activation rounded to f16 / bf16 first (ggml's vec_dot_type conversion),
-//              products exact in f32, f32 accumulation
-//   Q8_0/Q4_0  activations pre-quantized to Q8_0 by quantize_q8.wgsl (xq, xd); per 32-block an
-//              exact integer dot isum = sum q_w * q_x (Q4_0: q_w = nibble - 8, made int8 at
-//              load), then sum += f32(isum) * (d_w * d_x)
+// BF16, Q8_0 or Q4_0; QUANT with the last two), reproducing llama.cpp's x86 CPU numerics as
+// test/reference/ops.ts matmul(.., 'llamacpp') specifies them, bit for bit where stated:
+//   Q8_0/Q4_0  activations pre-quantized to Q8_0 by quantize_q8.wgsl (xq, xd); per 32-block b an
+//              exact integer dot isum_b = sum q_w * q_x (Q4_0: q_w = nibble - 8, made int8 at
+//              load) and ds_b = d_w * d_x (two f16 values: exact in f32); then, blocks in order,
+//              sum = fma(f32(isum_b), ds_b, sum), fused (one rounding) as the SIMD kernels do.
+//              The fma is emulated exactly (lib_dequant fma_rn), since WGSL's fma() need not be
+//              fused. Bit-exact.
+//   F16 / BF16 each activation rounded to f16 / bf16 (ggml's vec_dot_type conversion); products
+//              of two f16 (bf16) are exact in f32 and are summed in f32 sequentially, k = 0, 1, ..
+//              (the oracle's dotF32). Bit-exact. (Contracting sum + w * x into an fma changes
+//              nothing: the product is exact.)
+//   F32        the oracle sums the exact products in double (dotF64), then rounds to f32. Here
+//              each product is split exactly (TwoProduct) and summed in float-float (TwoSum, about
+//              48 significant bits), rounded once at the end. Equal to the oracle unless its double
+//              sum lies within ~2^-45 relative of an f32 rounding boundary (none in the tests).
 // DOT4 uses the dot4I8Packed builtin (language feature packed_4x8_integer_dot_product).
 //
 // Bindings (quantized variants, QUANT):
@@ -23,15 +32,20 @@
 //   3 y     storage  [rows, Y_STRIDE] f32                   write
 //
 // Work split. A workgroup of WG threads is NC = WG / LANES column groups of LANES threads; it
-// computes a tile of NC output columns x TT rows. The LANES threads of a group split K: lane l
-// takes K-units l, l + LANES, ... (a unit is one 32-block for the quantized types, 4 elements for
-// the float types), loads each weight unit once into registers and streams the TT activation rows
-// through it, so each weight byte is read once per TT rows. The group's partial sums meet in a
-// shared-memory tree reduction. Decode (1-16 rows) thus gets LANES threads per output column
-// instead of one thread per output, and prefill reuses each weight TT times. Activations are
-// re-read (from cache) by each column group; F16 / BF16 round them per group. LANES is chosen
-// from K by the TS module (about 4 units per lane, at most WG; 1 for tiny K). One column per
-// thread keeps the unrolled code (TT bodies) small, which keeps pipeline compiles quick.
+// computes a tile of NC output columns x TT rows. Every sum is sequential in k (that is what makes
+// it bit-exact), so the lanes of a group share the work differently per type:
+//   QUANT: K is cut into 32-blocks taken LANES at a time (a chunk). (A) lane l loads block c0 + l
+//     of its column's weight row once into registers, streams the TT activation rows through it
+//     and leaves the integer dots (and the block's d_w) in workgroup memory; (B) after a barrier,
+//     the thread that owns row r (lane r % LANES) folds the chunk's blocks into its running sum
+//     in order (d_x read from xd), one fma each. So each weight byte is read once per TT rows, the
+//     loads and integer dots run on all lanes, and only the cheap fold is sequential.
+//   F16, BF16, F32: lane l owns rows r = l, l + LANES, ... < TT of the tile and walks the whole
+//     weight row for them, 4 elements at a time, each weight unit loaded once per lane and used
+//     for the lane's rows. No workgroup memory and no barriers (SwiftShader's pipeline compile
+//     time grows with workgroup memory size).
+// Results do not depend on TT or LANES. LANES is chosen by the TS module (QUANT: about 4 blocks
+// per lane, at most WG; float types: 1, every thread owning all TT rows of its column).
 // Workgroups are numbered column tile fastest (grid1d may spread them over x and y), so vocab-
 // sized N fits the 65535-per-dimension limit. A weight split by output rows over several buffers
 // runs as one dispatch per part with its own N and N_OFFSET, all writing into y of width Y_STRIDE.
@@ -63,24 +77,44 @@ const TT_MAX: u32 = 8u;
 
 #include "lib_dequant"
 
-var<workgroup> red: array<f32, WG * TT>; // [TT][WG] partial sums
-
-var<private> acc: array<f32, TT_MAX>; // this thread's partial sums, one per row
+var<private> acc: array<f32, TT_MAX>; // running sums of the rows this thread owns (r % LANES == lane)
 
 #if QUANT
-// Adds lane `lane`'s share of K for column n and rows row0 .. row0 + nr.
-fn accumulate(lane: u32, n: u32, row0: u32, nr: u32) {
+var<workgroup> t_isum: array<i32, WG * TT>; // [TT][WG] integer dot of block c0 + lane, row r
+var<workgroup> t_dw: array<f32, WG>;        // d_w of block c0 + lane
+
+// (A) Lane `lid`'s block u of column n, for rows row0 .. row0 + nr.
+fn terms(lid: u32, u: u32, n: u32, row0: u32, nr: u32) {
   let KB = K / 32u;
-  for (var b = lane; b < KB; b += LANES) {
-    let blk = load_block(n * KB + b); // 32 int8 (Q4_0: already minus 8) and the scale
-    for (var r = 0u; r < TT; r++) {
-      if (r >= nr) { break; }
-      let xb = (row0 + r) * KB + b;
-      var isum = 0;
-      for (var i = 0u; i < 8u; i++) { isum += dot4_i8(blk.q[i], xq[xb * 8u + i]); }
-      acc[r] += f32(isum) * (blk.d * xd[xb]);
-    }
+  let blk = load_block(n * KB + u); // 32 int8 (Q4_0: already minus 8) and the scale
+  t_dw[lid] = blk.d;
+  for (var r = 0u; r < TT; r++) {
+    if (r >= nr) { break; }
+    let xb = (row0 + r) * KB + u;
+    var isum = 0;
+    for (var i = 0u; i < 8u; i++) { isum += dot4_i8(blk.q[i], xq[xb * 8u + i]); }
+    t_isum[r * WG + lid] = isum;
   }
+}
+
+// (B) The running sum of row r (column group g) through blocks c0 .. c0 + cnt, in order:
+// sum = fma(f32(isum), d_w * d_x, sum). |isum| <= 32 * 127 * 128 < 2^24 and d_w * d_x (two f16)
+// are exact in f32; the fma is emulated exactly.
+fn fold(sum: f32, g: u32, r: u32, c0: u32, cnt: u32, row: u32) -> f32 {
+  let KB = K / 32u;
+  var s = sum;
+  for (var i = 0u; i < cnt; i++) {
+    let ds = t_dw[g * LANES + i] * xd[row * KB + c0 + i];
+    s = fma_rn(f32(t_isum[r * WG + g * LANES + i]), ds, s);
+  }
+  return s;
+}
+#else
+#if F32
+var<private> acc_lo: array<f32, TT_MAX>; // float-float: the sum of row r is acc[r] + acc_lo[r]
+
+fn act(v: f32) -> f32 {
+  return v;
 }
 #else
 // Activation rounded to the weight's vec_dot type.
@@ -88,22 +122,19 @@ fn act(v: f32) -> f32 {
 #if F16
   return round_f16(v);
 #else
-#if BF16
   return round_bf16(v);
-#else
-  return v;
-#endif
 #endif
 }
+#endif
 
+// The whole weight row of column n, 4 elements at a time, for the rows this lane owns.
 fn accumulate(lane: u32, n: u32, row0: u32, nr: u32) {
   let units = (K + 3u) / 4u;
-  for (var u = lane; u < units; u += LANES) {
+  for (var u = 0u; u < units; u++) {
     let k0 = u * 4u;
     let live = vec4<u32>(k0, k0 + 1u, k0 + 2u, k0 + 3u) < vec4<u32>(K); // false past the row's end
     let wv = select(vec4<f32>(0.0), w_vec4(n * K + k0), live);
-    for (var r = 0u; r < TT; r++) {
-      if (r >= nr) { break; }
+    for (var r = lane; r < nr; r += LANES) {
       let xb = (row0 + r) * K + k0;
       var xv = vec4<f32>(0.0);
       if (k0 + 4u <= K) {
@@ -111,7 +142,30 @@ fn accumulate(lane: u32, n: u32, row0: u32, nr: u32) {
       } else {
         for (var j = 0u; j < K - k0; j++) { xv[j] = act(x[xb + j]); }
       }
-      acc[r] += dot(wv, xv);
+#if F32
+      // Exact products, summed in float-float in k order.
+      var hi = acc[r];
+      var lo = acc_lo[r];
+      for (var j = 0u; j < 4u; j++) {
+        let p = two_prod(wv[j], xv[j]);
+        let t = two_sum(hi, p.x);
+        let v = two_sum(t.x, t.y + (lo + p.y));
+        hi = v.x;
+        lo = v.y;
+      }
+      acc[r] = hi;
+      acc_lo[r] = lo;
+#else
+      // Exact products (f16 x f16, bf16 x bf16), summed in f32 in k order. The +0 products past
+      // K change nothing (the sum starts at +0, so it is never -0).
+      let p = wv * xv;
+      var s = acc[r];
+      s = s + p.x;
+      s = s + p.y;
+      s = s + p.z;
+      s = s + p.w;
+      acc[r] = s;
+#endif
     }
   }
 }
@@ -119,6 +173,7 @@ fn accumulate(lane: u32, n: u32, row0: u32, nr: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  ex_never = step.n_tokens == 0xffffffffu;
   let rows = select(step.n_tokens, step.n_out, ROWS_FROM_OUT == 1u);
   let nc = WG / LANES; // columns per workgroup
   let col_tiles = (N + nc - 1u) / nc;
@@ -131,20 +186,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let n = (tile % col_tiles) * nc + group;
 
   for (var r = 0u; r < TT_MAX; r++) { acc[r] = 0.0; }
-  if (n < N) { accumulate(lane, n, row0, nr); }
-
-  for (var r = 0u; r < TT; r++) { red[r * WG + lid] = acc[r]; }
-  workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      for (var r = 0u; r < TT; r++) {
-        if (r >= nr) { break; }
-        red[r * WG + lid] += red[r * WG + lid + s];
-      }
+#if QUANT
+  let KB = K / 32u;
+  for (var c0 = 0u; c0 < KB; c0 += LANES) { // uniform: K, LANES are constants
+    if (n < N && c0 + lane < KB) { terms(lid, c0 + lane, n, row0, nr); }
+    workgroupBarrier();
+    if (n < N) {
+      let cnt = min(LANES, KB - c0);
+      for (var r = lane; r < nr; r += LANES) { acc[r] = fold(acc[r], group, r, c0, cnt, row0 + r); }
     }
     workgroupBarrier();
   }
   if (n < N) {
-    for (var r = lane; r < nr; r += LANES) { y[(row0 + r) * Y_STRIDE + N_OFFSET + n] = red[r * WG + group * LANES]; }
+    for (var r = lane; r < nr; r += LANES) { y[(row0 + r) * Y_STRIDE + N_OFFSET + n] = acc[r]; }
   }
+#else
+#if F32
+  for (var r = 0u; r < TT_MAX; r++) { acc_lo[r] = 0.0; }
+#endif
+  if (n < N) {
+    accumulate(lane, n, row0, nr);
+    for (var r = lane; r < nr; r += LANES) {
+#if F32
+      y[(row0 + r) * Y_STRIDE + N_OFFSET + n] = acc[r] + acc_lo[r]; // one rounding of the pair
+#else
+      y[(row0 + r) * Y_STRIDE + N_OFFSET + n] = acc[r];
+#endif
+    }
+  }
+#endif
 }

@@ -3,9 +3,9 @@ import { MatmulKernel, needsQ8Activations } from '../../src/gpu/kernels/matmul.j
 import { QuantizeQ8Kernel } from '../../src/gpu/kernels/quantize-q8.js';
 import type { Op } from '../../src/gpu/ops.js';
 import { GGMLType, ggmlTypeName } from '../../src/model/dtypes.js';
-import { assertClose, firstDifference } from '../reference/compare.js';
-import { matmul, prepareWeight, type PreparedWeight } from '../reference/ops.js';
-import { f32ToBf16, f32ToF16, quantizeActQ8_0, quantizeQ4_0, quantizeQ8_0, rowBytes } from '../reference/quant.js';
+import { firstDifference } from '../reference/compare.js';
+import { matmul, prepareWeight } from '../reference/ops.js';
+import { f32ToBf16, f32ToF16, quantizeQ4_0, quantizeQ8_0, rowBytes } from '../reference/quant.js';
 import { randn, readF32, rng, run, storage, testGpu, type TestGpu } from './helpers.js';
 
 const { F32, F16, BF16, Q8_0, Q4_0 } = GGMLType;
@@ -22,27 +22,14 @@ function makeWeight(type: number, k: number, n: number, seed: number): Uint8Arra
   }
 }
 
-/** Per output, sum_k |W[n,k] x[r,k]| as llama.cpp sees the operands: the scale of rounding noise. */
-function absDots(w: PreparedWeight, x: Float32Array, rows: number): Float64Array {
-  const { rows: n, cols: k } = w;
-  const out = new Float64Array(rows * n);
-  for (let r = 0; r < rows; r++) {
-    if (w.f32) {
-      for (let o = 0; o < n; o++) {
-        let s = 0;
-        for (let i = 0; i < k; i++) s += Math.abs(w.f32[o * k + i]! * x[r * k + i]!);
-        out[r * n + o] = s;
-      }
-    } else {
-      const a = quantizeActQ8_0(x, r * k, k);
-      for (let o = 0; o < n; o++) {
-        let s = 0;
-        for (let i = 0; i < k; i++) s += Math.abs(w.qs![o * k + i]! * a.qs[i]! * w.scales![(o * k + i) >> 5]! * a.d[i >> 5]!);
-        out[r * n + o] = s;
-      }
-    }
-  }
-  return out;
+/** Bit-exact comparison (f32 bit patterns), naming the first differing element and counting them. */
+function expectBits(got: Float32Array, want: Float32Array, cols: number, label: string): void {
+  const gb = new Uint32Array(got.buffer, got.byteOffset, got.length), wb = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  const i = firstDifference(gb, wb);
+  if (i < 0) return;
+  let bad = 0, worst = 0;
+  for (let j = 0; j < want.length; j++) if (gb[j] !== wb[j]) { bad++; worst = Math.max(worst, Math.abs(got[j]! - want[j]!)); }
+  throw new Error(`${label}: not bit-exact: first difference at index ${i} [row ${Math.floor(i / cols)}, col ${i % cols}]: got ${got[i]}, expected ${want[i]}; ${bad} of ${want.length} differ, max |diff| ${worst.toExponential(3)}`);
 }
 
 interface RunOpts {
@@ -56,7 +43,10 @@ interface RunOpts {
   splits?: number[];
 }
 
-describe('matmul kernel vs CPU oracle (llama.cpp activation emulation)', () => {
+// Every variant is compared bit for bit with the oracle's llama.cpp mode (x86-flavour Q8_0
+// activations from quantize_q8, fused Q8_0 block sums, f16/bf16 activations with sequential f32
+// sums, double-accumulated F32 products; see shaders/matmul.wgsl).
+describe('matmul kernel vs CPU oracle matmul(.., \'llamacpp\') (bit-exact)', () => {
   let t: TestGpu;
   beforeAll(async () => { t = await testGpu(); });
   afterAll(() => t?.gpu.destroy());
@@ -94,18 +84,15 @@ describe('matmul kernel vs CPU oracle (llama.cpp activation emulation)', () => {
     return got;
   }
 
-  /** GPU vs oracle: |got - want| <= 1e-5 |want| + 5e-7 * max_o sum_k |w x|: f32 summation-order noise
-   *  (measured <= 1.4e-7 * sum |w x|); a wrong term, block scale or activation rounding is far above it. */
+  /** GPU vs oracle, bit for bit. */
   async function check(type: number, rows: number, k: number, n: number, o: RunOpts = {}): Promise<Float32Array> {
     const seed = type * 1e6 + rows * 1e4 + k * 10 + n;
     const wBytes = makeWeight(type, k, n, seed);
     const x = randn(rng(seed + 1), rows * k, 2);
     const got = await gpuMatmul(type, wBytes, x, rows, k, n, o);
-    const w = prepareWeight(type, [k, n], wBytes);
     const want = new Float32Array(rows * n);
-    matmul(want, x, w, rows, 'llamacpp');
-    const scale = absDots(w, x, rows).reduce((a, b) => Math.max(a, b), 0);
-    assertClose(got, want, { atol: 5e-7 * scale, rtol: 1e-5, shape: [rows, n], label: `matmul[${ggmlTypeName(type)}${o.dot4 ? ',DOT4' : ''}] rows=${rows} k=${k} n=${n}` });
+    matmul(want, x, prepareWeight(type, [k, n], wBytes), rows, 'llamacpp');
+    expectBits(got, want, n, `matmul[${ggmlTypeName(type)}${o.dot4 ? ',DOT4' : ''}] rows=${rows} k=${k} n=${n}${o.tt ? ` tt=${o.tt}` : ''}${o.lanes ? ` lanes=${o.lanes}` : ''}`);
     return got;
   }
 
@@ -137,7 +124,7 @@ describe('matmul kernel vs CPU oracle (llama.cpp activation emulation)', () => {
       const got = await gpuMatmul(type, wBytes, x, rows, k, n, { from: 'out', nTokens: 5, nOut: 2 });
       const want = new Float32Array(2 * n);
       matmul(want, x.subarray(0, 2 * k), prepareWeight(type, [k, n], wBytes), 2, 'llamacpp');
-      assertClose(got.subarray(0, 2 * n), want, { atol: 1e-5, rtol: 1e-5, shape: [2, n], label: `out rows ${ggmlTypeName(type)}` });
+      expectBits(got.subarray(0, 2 * n), want, n, `out rows ${ggmlTypeName(type)}`);
       expect(Array.from(got.subarray(2 * n)).every((v) => v === -7)).toBe(true);
     }
   });
@@ -154,12 +141,15 @@ describe('matmul kernel vs CPU oracle (llama.cpp activation emulation)', () => {
     }
   });
 
-  it('tile sizes: tt does not change results; lanes 1 and 64 both match', async () => {
+  it('tile sizes: results do not depend on tt or lanes (sequential folds), all bit-exact', async () => {
     const a = await check(Q8_0, 19, 128, 23, { tt: 1, lanes: 4 });
     const b = await check(Q8_0, 19, 128, 23, { tt: 3, lanes: 4 });
+    const c = await check(Q8_0, 19, 128, 23, { lanes: 1 });
     expect(firstDifference(a, b)).toBe(-1);
-    await check(Q8_0, 19, 128, 23, { lanes: 1 });
+    expect(firstDifference(a, c)).toBe(-1);
     await check(F16, 5, 130, 23, { lanes: 64 });
+    await check(F16, 5, 130, 23, { lanes: 2, tt: 5 });
+    await check(F32, 5, 130, 23, { lanes: 64 });
   });
 
   it('vocab-sized n: dispatch stays within 65535 per dimension', async () => {
@@ -189,7 +179,7 @@ describe('matmul kernel vs CPU oracle (llama.cpp activation emulation)', () => {
     const got = await readF32(t, y, rows * n);
     const want = new Float32Array(rows * n);
     matmul(want, x, prepareWeight(Q8_0, [k, n], wBytes), rows, 'llamacpp');
-    assertClose(got, want, { atol: 1e-4, rtol: 1e-5, shape: [rows, n], label: 'matmul 2-D grid' });
+    expectBits(got, want, n, 'matmul 2-D grid');
     for (const b of [bx, xq, xd, w, y]) t.gpu.destroyBuffer(b);
   });
 

@@ -1,6 +1,7 @@
 // y = x W^T against a weight kept in its compact GGUF form, one pipeline variant per weight type,
-// with llama.cpp's CPU numerics. See shaders/matmul.wgsl (work split, bindings) and
-// shaders/lib_dequant.wgsl (layouts).
+// bit-exact with llama.cpp's x86 CPU numerics as test/reference/ops.ts matmul(.., 'llamacpp')
+// specifies them (F32: up to the oracle's double rounding). See shaders/matmul.wgsl (numerics,
+// work split, bindings) and shaders/lib_dequant.wgsl (layouts, exact arithmetic).
 import { GGMLType, ggmlTypeName } from '../../model/dtypes.js';
 import type { GpuContext } from '../context.js';
 import { grid1d, type Op } from '../ops.js';
@@ -51,14 +52,18 @@ export interface MatmulShape {
   yStride?: number;
   /** x rows per workgroup, 1..8. Default 8. */
   tt?: number;
-  /** Threads per output column (splitting K): a power of two <= 64. Default: about 4 K-units
-   *  (32-blocks, or 4 elements for float weights) per thread. */
+  /** Threads per output column, a power of two <= 64. Quantized weights: they split K's blocks
+   *  (default about 4 per thread); float weights: they split the tile's rows (default 1). Results
+   *  are the same for any lanes and tt (every sum is sequential in k). */
   lanes?: number;
 }
 
-/** Default lanes: the largest power of two <= units / 4, within 1..WG. */
+/** Default lanes. Quantized weights: the largest power of two <= (k / 32) / 4 within 1..WG, about
+ *  4 blocks per lane (the lanes share the integer dots of a column). Float weights: 1, each thread
+ *  owning all of its column's rows (lanes would only split the rows, re-reading the weight row). */
 function defaultLanes(dtype: number, k: number): number {
-  const units = needsQ8Activations(dtype) ? k / 32 : Math.ceil(k / 4);
+  if (!needsQ8Activations(dtype)) return 1;
+  const units = k / 32;
   let lanes = 1;
   while (lanes * 2 <= Math.min(WG, units / 4)) lanes *= 2;
   return lanes;

@@ -1,5 +1,5 @@
 // Activation quantization to Q8_0 (llama.cpp's quantize_row_q8_0), feeding the Q8_0 / Q4_0
-// matmuls. See shaders/quantize_q8.wgsl.
+// matmuls. See shaders/quantize_q8.wgsl. Default flavour: llama.cpp's x86 SIMD quantizer.
 import type { GpuContext } from '../context.js';
 import { grid1d, type Op } from '../ops.js';
 import type { PipelineCache, PipelineSpec } from '../pipelines.js';
@@ -8,10 +8,17 @@ import { rowsFromOut, type RowSource } from '../step.js';
 
 const WG = 64; // threads per workgroup; one thread per 32-block
 
+/** Which C code to reproduce: 'x86' (default) is quantize_row_q8_0's AVX / AVX2 / AVX-512 path
+ *  (id = 127 / amax, round half to even), what llama.cpp's x86 builds run; 'generic' is the scalar
+ *  quantize_row_q8_0_ref (id = 1 / d, roundf). Same as test/reference/quant.ts ActQuantFlavor. */
+export type Q8Flavor = 'x86' | 'generic';
+
 export interface QuantizeQ8Shape {
   /** Row length; a multiple of 32. */
   k: number;
   rows: RowSource;
+  /** Default 'x86'. */
+  flavor?: Q8Flavor;
 }
 
 export interface QuantizeQ8IO {
@@ -28,11 +35,13 @@ export class QuantizeQ8Kernel {
   private constructor(readonly key: string, private readonly pipeline: GPUComputePipeline, readonly shape: QuantizeQ8Shape) {}
 
   static spec(s: QuantizeQ8Shape): PipelineSpec {
-    return { shader: 'quantize_q8', constants: { K: s.k, ROWS_FROM_OUT: rowsFromOut(s.rows), WG } };
+    const flavor = s.flavor ?? 'x86';
+    return { shader: 'quantize_q8', defines: flavor === 'generic' ? ['GENERIC'] : [], constants: { K: s.k, ROWS_FROM_OUT: rowsFromOut(s.rows), WG } };
   }
 
   static async create(cache: PipelineCache, s: QuantizeQ8Shape): Promise<QuantizeQ8Kernel> {
     if (!(Number.isInteger(s.k) && s.k > 0 && s.k % 32 === 0)) throw new RangeError(`quantize_q8: k ${s.k} must be a positive multiple of 32`);
+    if (s.flavor !== undefined && s.flavor !== 'x86' && s.flavor !== 'generic') throw new RangeError(`quantize_q8: unknown flavor ${String(s.flavor)}`);
     const spec = QuantizeQ8Kernel.spec(s);
     return new QuantizeQ8Kernel(pipelineKey(spec), await cache.get(spec), s);
   }

@@ -1,4 +1,6 @@
-// RMSNorm over rows of [rows, dim] f32. See shaders/rmsnorm.wgsl.
+// RMSNorm over rows of [rows, dim] f32, bit-exact with llama.cpp's CPU rounding (double sum of
+// squares, f32 mean, IEEE sqrtf and division; test/reference/ops.ts rmsnorm). See shaders/rmsnorm.wgsl.
+// eps is an f32 override constant, as ggml's op parameter is a float.
 import type { GpuContext } from '../context.js';
 import type { Op } from '../ops.js';
 import type { PipelineCache, PipelineSpec } from '../pipelines.js';

@@ -1,15 +1,23 @@
-// SwiGLU: out = silu(gate) * up over [rows, ffnDim] f32, out of place or in place (out === gate).
-// See shaders/swiglu.wgsl.
+// SwiGLU: out = silu(gate) * up over [rows, ffnDim] f32, out of place or in place (out === gate),
+// bit-exact with llama.cpp's x86 build (AVX-512 exp polynomial on each row's 16-wide part, expf on
+// its tail). See shaders/swiglu.wgsl.
 import type { GpuContext } from '../context.js';
 import { grid1d, type Op } from '../ops.js';
 import type { PipelineCache, PipelineSpec } from '../pipelines.js';
 import { pipelineKey } from '../pipelines.js';
 import { rowsFromOut, type RowSource } from '../step.js';
 
+/** Which exp silu uses: 'avx512' (default) is llama.cpp's x86 ggml_vec_swiglu_f32 (ggml_v_expf's
+ *  AVX-512 polynomial on runs of 16, expf on a row's tail), the oracle's 'llamacpp' mode; 'expf'
+ *  is the correctly rounded expf everywhere (the scalar C code, the oracle's 'f32' mode). */
+export type SwigluExp = 'avx512' | 'expf';
+
 export interface SwigluShape {
   ffnDim: number;
   /** Which step count gives the row count; default 'tokens'. */
   rows?: RowSource;
+  /** Default 'avx512'. */
+  exp?: SwigluExp;
 }
 
 /** Workgroup width of the element-wise kernels (swiglu, add, gather_rows). */
@@ -33,12 +41,15 @@ export class SwigluKernel {
   ) {}
 
   static spec(s: SwigluShape, inPlace = false): PipelineSpec {
-    return { shader: 'swiglu', defines: inPlace ? ['IN_PLACE'] : [], constants: { FFN: s.ffnDim, ROWS_FROM_OUT: rowsFromOut(s.rows ?? 'tokens') } };
+    const defines = inPlace ? ['IN_PLACE'] : [];
+    if (s.exp === 'expf') defines.push('EXPF');
+    return { shader: 'swiglu', defines, constants: { FFN: s.ffnDim, ROWS_FROM_OUT: rowsFromOut(s.rows ?? 'tokens') } };
   }
 
   /** Compiles both variants (they are tiny); bind() picks one by whether out aliases gate. */
   static async create(cache: PipelineCache, s: SwigluShape): Promise<SwigluKernel> {
     if (!Number.isInteger(s.ffnDim) || s.ffnDim <= 0) throw new RangeError(`swiglu: bad ffnDim ${s.ffnDim}`);
+    if (s.exp !== undefined && s.exp !== 'avx512' && s.exp !== 'expf') throw new RangeError(`swiglu: unknown exp ${String(s.exp)}`);
     const [a, b] = [SwigluKernel.spec(s), SwigluKernel.spec(s, true)];
     const [pa, pb] = await Promise.all([cache.get(a), cache.get(b)]);
     return new SwigluKernel(pipelineKey(a), pipelineKey(b), pa, pb, s);
