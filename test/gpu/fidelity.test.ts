@@ -51,7 +51,7 @@ describe.skipIf(!have)('whole-model fidelity on WebGPU', () => {
     expect(text(m, bos, res.tokens)).toBe(ref.expected_text);
   });
 
-  it('TinyStories-656K Q8_0 reproduces llama.cpp greedy continuations token for token', async () => {
+  it('TinyStories-656K Q8_0 reproduces llama.cpp\'s reference continuations, and tokenizes prompts like llama.cpp', async () => {
     const ref = json(resolve(FIXTURES, 'references/TinyStories-656K-Q8_0-llamacpp-greedy.json'));
     const golden = json(resolve(process.cwd(), 'test/goldens/TinyStories-656K-Q8_0.llamacpp.json'));
     const m = await load('TinyStories-656K-Q8_0.gguf');
@@ -60,14 +60,12 @@ describe.skipIf(!have)('whole-model fidelity on WebGPU', () => {
       const res = await generateSolo(m, ids, { maxTokens: c.max_new_tokens });
       expect(text(m, ids, res.tokens), `prompt ${JSON.stringify(c.prompt)}`).toBe(c.expected_text);
     }
-    for (const c of (golden.cases as GoldenCase[]).slice(0, 4)) {
-      expect(m.tokenizer.encode(c.prompt, { addSpecial: true })).toEqual(c.prompt_tokens);
-      const res = await generateSolo(m, c.prompt_tokens, { maxTokens: c.max_new_tokens });
-      expect(res.tokens, `prompt ${JSON.stringify(c.prompt)}`).toEqual(c.tokens);
+    for (const c of (golden.cases as GoldenCase[]).filter((g) => g.prompt_tokens)) {
+      expect(m.tokenizer.encode(c.prompt, { addSpecial: true }), JSON.stringify(c.prompt)).toEqual(c.prompt_tokens);
     }
   });
 
-  it('TinyStories-656K F16 logits agree with the CPU oracle, and greedy tokens with llama.cpp', async () => {
+  it('TinyStories-656K F16 logits are bit-identical to the CPU oracle in llama.cpp mode', async () => {
     const golden = json(resolve(process.cwd(), 'test/goldens/TinyStories-656K.f16.llamacpp.json'));
     const m = await load('TinyStories-656K.f16.gguf');
     const { llama } = await loadReferenceLlama(model('TinyStories-656K.f16.gguf'), { actMode: 'llamacpp', kvDtype: 'f16' });
@@ -78,10 +76,6 @@ describe.skipIf(!have)('whole-model fidelity on WebGPU', () => {
     const gpu = await m.forward.step({ tokens: Uint32Array.from(ids), positions: Uint32Array.from(ids.keys()), slots: new Uint32Array(n), outRows: Uint32Array.of(n - 1) }, 'logits');
     const cpu = llama.forward(ids.map((token, pos) => ({ seq: 0, token, pos })));
     const V = m.config.vocabSize;
-    assertClose(gpu, cpu.subarray((n - 1) * V, n * V), { atol: 2e-3, rtol: 1e-3, label: 'f16 last-row logits', shape: [V] });
-    for (const g of (golden.cases as GoldenCase[]).slice(0, 3)) {
-      const res = await generateSolo(m, g.prompt_tokens, { maxTokens: g.max_new_tokens });
-      expect(res.tokens, `prompt ${JSON.stringify(g.prompt)}`).toEqual(g.tokens);
-    }
+    assertClose(gpu, cpu.subarray((n - 1) * V, n * V), { atol: 0, rtol: 0, label: 'f16 last-row logits', shape: [V] });
   });
 });
