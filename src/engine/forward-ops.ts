@@ -16,11 +16,13 @@ import { RopeKernel, buildRopeTable } from '../gpu/kernels/rope.js';
 import { MAX_LOGPROBS, SampleKernel } from '../gpu/kernels/sample.js';
 import { SwigluKernel } from '../gpu/kernels/swiglu.js';
 import type { LlamaConfig } from '../model/config.js';
-import type { GpuWeights } from '../model/weights.js';
+import type { GpuTensor, GpuWeights } from '../model/weights.js';
 import type { Activations, ForwardOptions } from './forward.js';
 import type { KvCache } from './kv-cache.js';
 
 type RowsOp = (rows: number) => Op;
+/** A weight split over buffers runs as one op per part. */
+type RowsOps = RowsOp | RowsOp[] | undefined;
 
 export interface Kernels {
   ropeTable: GPUBuffer; // [maxPositions, ropeDim / 2, 2] f32 cos, sin
@@ -35,6 +37,12 @@ export const SAMPLE_WINDOW = 64;
 
 export type StepMode = 'ids' | 'logits' | 'sample' | 'sample+logprobs';
 
+/** Pipeline key of part `i` of a layer matmul weight: shapes (and part ranges) shared across layers. */
+function matmulKey(t: GpuTensor, i: number): string {
+  const p = t.parts[i]!;
+  return `mm.${t.type}.${t.dims[0]}x${t.dims[1]}` + (t.parts.length > 1 ? `.rows${p.rowStart}+${p.rowCount}` : '');
+}
+
 /** Compiles each distinct pipeline once, in parallel. Returns them keyed by role. */
 export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: LlamaConfig, w: GpuWeights, kv: KvCache, o: ForwardOptions): Promise<Kernels> {
   const kvShape = { headDim: c.headDim, nHeads: c.nHeads, nKvHeads: c.nKvHeads, pageSize: kv.shape.pageSize, maxPagesPerSeq: kv.shape.maxPagesPerSeq, kvF16: kv.shape.dtype === 'f16' };
@@ -42,7 +50,6 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
   const out = c.tiedEmbeddings ? w.get('token_embd.weight') : w.get('output.weight');
   const layerQ8 = (mats: readonly string[]) => Array.from({ length: c.nLayers }, (_, l) => mats.some((m) => needsQ8Activations(w.get(`blk.${l}.${m}.weight`).type))).some(Boolean);
   const jobs: Record<string, Promise<unknown>> = {
-    embed: EmbeddingKernel.create(cache, { dtype: w.get('token_embd.weight').type, dim: c.dim, vocab: c.vocabSize }),
     norm: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'tokens' }),
     normOut: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'out' }),
     ropeQ: RopeKernel.create(cache, { headDim: c.headDim, ropeDim: c.ropeDim, nHeads: c.nHeads }),
@@ -55,8 +62,16 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
     argmax: ArgmaxKernel.create(cache, { vocab: c.vocabSize }),
     sample: SampleKernel.create(cache, { vocab: c.vocabSize, window: SAMPLE_WINDOW }),
     sampleLp: SampleKernel.create(cache, { vocab: c.vocabSize, window: SAMPLE_WINDOW, logprobs: { top: Math.min(MAX_LOGPROBS, c.vocabSize) } }),
-    lmHead: MatmulKernel.create(cache, { dtype: out.type, k: c.dim, n: c.vocabSize, rows: 'out', dot4 }),
   };
+  // A weight split by rows (larger than one binding) gets one pipeline per part: each part is its
+  // own buffer, and writes its own range of output columns (matmul) or of token rows (embedding).
+  const embd = w.get('token_embd.weight');
+  embd.parts.forEach((p, i) => {
+    jobs[`embed.${i}`] = EmbeddingKernel.create(cache, { dtype: embd.type, dim: c.dim, vocab: c.vocabSize, rowStart: p.rowStart, rowCount: p.rowCount });
+  });
+  out.parts.forEach((p, i) => {
+    jobs[`lmHead.${i}`] = MatmulKernel.create(cache, { dtype: out.type, k: c.dim, n: p.rowCount, nOffset: p.rowStart, yStride: c.vocabSize, rows: 'out', dot4 });
+  });
   // Quantized weights read activations quantized to Q8_0 blocks, as llama.cpp does.
   if (layerQ8(LAYER_MATS.filter((m) => m !== 'ffn_down'))) jobs.quantDim = QuantizeQ8Kernel.create(cache, { k: c.dim, rows: 'tokens' });
   if (layerQ8(['ffn_down'])) jobs.quantFfn = QuantizeQ8Kernel.create(cache, { k: c.ffnDim, rows: 'tokens' });
@@ -65,8 +80,9 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
   for (let l = 0; l < c.nLayers; l++) {
     for (const m of LAYER_MATS) {
       const t = w.get(`blk.${l}.${m}.weight`);
-      const key = `mm.${t.type}.${t.dims[0]}x${t.dims[1]}`;
-      jobs[key] ??= MatmulKernel.create(cache, { dtype: t.type, k: t.dims[0]!, n: t.dims[1]!, rows: 'tokens', dot4 });
+      t.parts.forEach((p, i) => {
+        jobs[matmulKey(t, i)] ??= MatmulKernel.create(cache, { dtype: t.type, k: t.dims[0]!, n: p.rowCount, nOffset: p.rowStart, yStride: t.dims[1]!, rows: 'tokens', dot4 });
+      });
     }
   }
   const entries = await Promise.all(Object.entries(jobs).map(async ([k, p]) => [k, await p] as const));
@@ -85,17 +101,20 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
   const k = <T>(key: string) => K.get(key) as T;
   const W = (name: string) => w.get(name);
   // A matmul y = W x; quantized weights read x from the shared Q8_0 activation buffers.
-  const matmul = (label: string, wName: string, x: GPUBuffer, y: GPUBuffer, rowsFrom: 'tokens' | 'out' = 'tokens'): RowsOp => {
+  const matmul = (label: string, wName: string, x: GPUBuffer, y: GPUBuffer, rowsFrom: 'tokens' | 'out' = 'tokens'): RowsOp[] => {
     const t = W(wName);
-    const kern = rowsFrom === 'out' ? k<MatmulKernel>('lmHead') : k<MatmulKernel>(`mm.${t.type}.${t.dims[0]}x${t.dims[1]}`);
-    return kern.bind(gpu, label, { step, x, xq: a.xq, xd: a.xd, w: t.buffer, y });
+    return t.parts.map((p, i) => {
+      const kern = rowsFrom === 'out' ? k<MatmulKernel>(`lmHead.${i}`) : k<MatmulKernel>(matmulKey(t, i));
+      return kern.bind(gpu, t.parts.length > 1 ? `${label}[${i}]` : label, { step, x, xq: a.xq, xd: a.xd, w: p.buffer, y });
+    });
   };
   const quantIf = (needed: boolean, kernKey: string, label: string, x: GPUBuffer): RowsOp | undefined =>
     needed ? k<QuantizeQ8Kernel>(kernKey).bind(gpu, label, { step, x, xq: a.xq, xd: a.xd }) : undefined;
   const q8 = (...names: string[]) => names.some((n) => needsQ8Activations(W(n).type));
 
-  const embed = k<EmbeddingKernel>('embed').bind(gpu, 'embed', { step, tokens: a.tokens, table: W('token_embd.weight').buffer, out: a.x });
-  const layers: Record<string, RowsOp | undefined>[] = [];
+  const embdParts = W('token_embd.weight').parts;
+  const embed = embdParts.map((p, i) => k<EmbeddingKernel>(`embed.${i}`).bind(gpu, embdParts.length > 1 ? `embed[${i}]` : 'embed', { step, tokens: a.tokens, table: p.buffer, out: a.x }));
+  const layers: Record<string, RowsOps>[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const b = `blk.${l}.`;
     layers.push({
@@ -132,7 +151,7 @@ export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: Gp
 
   return (T, S, mode) => {
     const ops: Op[] = [];
-    const push = (f: RowsOp | undefined, rows: number) => { if (f) ops.push(f(rows)); };
+    const push = (f: RowsOps, rows: number) => { for (const g of Array.isArray(f) ? f : f ? [f] : []) ops.push(g(rows)); };
     // 1. x = token embeddings                                           [T, dim]
     push(embed, T);
     for (const L of layers) {

@@ -1,9 +1,24 @@
-// Uploads weight tensors to GPU buffers in their compact GGUF form, streamed in bounded chunks.
+// Weight tensors on the GPU in their compact GGUF form. plan() validates every tensor and creates
+// its buffers from the header alone (so pipelines can compile while bytes are still arriving);
+// stream() then writes the bytes as they arrive, in file order, from one sequential read.
+// A tensor larger than one storage binding (or one buffer) is split by rows over several buffers;
+// the kernels take one part per dispatch (matmul nOffset/yStride, embedding rowStart/rowCount).
 import { FridayError, throwIfAborted } from '../api/errors.js';
 import type { GpuContext } from '../gpu/context.js';
 import { assertGpuType } from './dtypes.js';
 import type { GGUFFile, GGUFTensorInfo } from './gguf/types.js';
+import { streamBytes } from './source/stream.js';
 import type { ByteSource } from './source/types.js';
+
+export interface GpuTensorPart {
+  buffer: GPUBuffer;
+  /** Rows (ggml dims[1] and up, flattened) this part holds: rowStart .. rowStart + rowCount. */
+  rowStart: number;
+  rowCount: number;
+  /** The bytes of the tensor this part holds. */
+  byteOffset: number;
+  byteSize: number;
+}
 
 export interface GpuTensor {
   name: string;
@@ -11,8 +26,16 @@ export interface GpuTensor {
   /** ggml order: dims[0] is the row length. */
   dims: number[];
   byteSize: number;
-  /** Raw GGUF bytes viewed as array<u32> in WGSL, padded to 4 bytes. */
+  /** The first (usually only) part's buffer: raw GGUF bytes viewed as array<u32> in WGSL. */
   buffer: GPUBuffer;
+  /** One part per buffer, split by rows; a single part unless the tensor exceeds a binding. */
+  parts: GpuTensorPart[];
+}
+
+/** The limits that decide splits: every part must fit one binding and one buffer. */
+export interface PartLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
 }
 
 export interface UploadProgress {
@@ -25,8 +48,76 @@ export interface UploadProgress {
 export interface UploadOptions {
   signal?: AbortSignal;
   onProgress?: (p: UploadProgress) => void;
-  /** Bytes read from the source per request; bounds JS memory during the load. */
+  /** Bytes per read for sources that read in chunks (files); bounds JS memory during the load. */
   chunkBytes?: number;
+  /** Bytes written to the queue before waiting for the GPU to take them; bounds staging memory. */
+  inflightBytes?: number;
+}
+
+type PartPlan = Omit<GpuTensorPart, 'buffer'>;
+
+/** How a tensor is split so each part (padded to 4 bytes) fits `limits`; throws if it can't be. */
+export function planParts(t: Pick<GGUFTensorInfo, 'name' | 'dims' | 'byteSize'>, limits: PartLimits): PartPlan[] {
+  const maxPart = Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / 4) * 4;
+  const rows = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  if (Math.ceil(t.byteSize / 4) * 4 <= maxPart) return [{ rowStart: 0, rowCount: rows, byteOffset: 0, byteSize: t.byteSize }];
+  const rowBytes = t.byteSize / rows;
+  if (t.dims.length < 2 || rowBytes > maxPart) {
+    throw new FridayError('MODEL_TOO_LARGE', `Tensor "${t.name}" (${t.byteSize} bytes${t.dims.length < 2 ? '' : `, rows of ${rowBytes} bytes`}) cannot be split to fit this GPU's ${maxPart}-byte storage bindings. Use a smaller model or a GPU with larger limits.`, { tensor: t.name, bytes: t.byteSize, maxPart });
+  }
+  const nParts = Math.ceil(rows / Math.floor(maxPart / rowBytes));
+  const per = Math.ceil(rows / nParts); // balanced parts
+  const parts: PartPlan[] = [];
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    parts.push({ rowStart: r, rowCount: n, byteOffset: r * rowBytes, byteSize: n * rowBytes });
+  }
+  return parts;
+}
+
+/** The device's limits, optionally lowered (tests; Dawn raises requested limits below the defaults). */
+export function partLimits(gpu: GpuContext, lower: Partial<PartLimits> = {}): PartLimits {
+  const l = gpu.device.limits;
+  return {
+    maxStorageBufferBindingSize: Math.min(l.maxStorageBufferBindingSize, lower.maxStorageBufferBindingSize ?? Infinity),
+    maxBufferSize: Math.min(l.maxBufferSize, lower.maxBufferSize ?? Infinity),
+  };
+}
+
+/** Writes a stream of bytes into one buffer at 4-byte-aligned offsets, carrying up to 3 bytes. */
+class PartWriter {
+  private written = 0;
+  private readonly carry = new Uint8Array(4);
+  private carryLen = 0;
+  constructor(private readonly queue: GPUQueue, private readonly buffer: GPUBuffer) {}
+
+  write(b: Uint8Array): void {
+    let i = 0;
+    if (this.carryLen > 0) {
+      i = Math.min(4 - this.carryLen, b.byteLength);
+      this.carry.set(b.subarray(0, i), this.carryLen);
+      this.carryLen += i;
+      if (this.carryLen < 4) return;
+      this.flushCarry();
+    }
+    const whole = (b.byteLength - i) & ~3;
+    if (whole > 0) this.queue.writeBuffer(this.buffer, this.written, b as Uint8Array<ArrayBuffer>, i, whole);
+    this.written += whole;
+    this.carry.set(b.subarray(i + whole), 0);
+    this.carryLen = b.byteLength - i - whole;
+  }
+
+  /** Writes the last partial word, zero-padded (buffers are padded to 4 bytes). */
+  finish(): void {
+    if (this.carryLen > 0) this.flushCarry();
+  }
+
+  private flushCarry(): void {
+    this.carry.fill(0, this.carryLen);
+    this.queue.writeBuffer(this.buffer, this.written, this.carry);
+    this.written += 4;
+    this.carryLen = 0;
+  }
 }
 
 export class GpuWeights {
@@ -45,48 +136,90 @@ export class GpuWeights {
   }
 
   destroy(): void {
-    for (const t of this.tensors.values()) this.gpu.destroyBuffer(t.buffer);
+    for (const t of this.tensors.values()) for (const p of t.parts) this.gpu.destroyBuffer(p.buffer);
     this.tensors.clear();
   }
 
-  /** Streams every tensor of the file into its own storage buffer; destroys them all on failure or abort. */
-  static async upload(gpu: GpuContext, src: ByteSource, gguf: GGUFFile, opts: UploadOptions = {}): Promise<GpuWeights> {
-    const chunkBytes = opts.chunkBytes ?? 8 << 20;
-    const order = [...gguf.tensors].sort((a, b) => a.offset - b.offset); // sequential reads
+  /** Checks every tensor, then creates all weight buffers (split where needed); no bytes yet. */
+  static plan(gpu: GpuContext, gguf: GGUFFile, limits: PartLimits = partLimits(gpu)): GpuWeights {
+    const plans = gguf.tensors.map((info) => {
+      assertGpuType(info.type, info.name);
+      return { info, parts: planParts(info, limits) };
+    });
     const weights = new GpuWeights(gpu, new Map());
-    const progress: UploadProgress = { bytesDone: 0, bytesTotal: order.reduce((s, t) => s + t.byteSize, 0), tensorsDone: 0, tensorsTotal: order.length };
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    for (const { info, parts: plan } of plans) {
+      const parts = plan.map((p, i) => ({ ...p, buffer: gpu.createBuffer(plan.length > 1 ? `${info.name}[${i}]` : info.name, p.byteSize, usage) }));
+      weights.tensors.set(info.name, { name: info.name, type: info.type, dims: info.dims, byteSize: info.byteSize, buffer: parts[0]!.buffer, parts });
+    }
+    return weights;
+  }
+
+  /** plan() + stream(): every buffer is destroyed if the upload fails or is aborted. */
+  static async upload(gpu: GpuContext, src: ByteSource, gguf: GGUFFile, opts: UploadOptions & { limits?: PartLimits } = {}): Promise<GpuWeights> {
+    const weights = GpuWeights.plan(gpu, gguf, opts.limits);
     try {
-      for (const info of order) {
-        assertGpuType(info.type, info.name);
-        const buffer = gpu.createBuffer(info.name, info.byteSize, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-        weights.tensors.set(info.name, { name: info.name, type: info.type, dims: info.dims, byteSize: info.byteSize, buffer });
-        await copyTensor(gpu, src, info, buffer, chunkBytes, opts.signal, (n) => {
-          progress.bytesDone += n;
-          opts.onProgress?.(progress);
-        });
-        progress.tensorsDone++;
-        opts.onProgress?.(progress);
-      }
-      gpu.check();
+      await weights.stream(src, gguf, opts);
       return weights;
     } catch (e) {
       weights.destroy();
       throw e;
     }
   }
-}
 
-async function copyTensor(gpu: GpuContext, src: ByteSource, t: GGUFTensorInfo, dst: GPUBuffer, chunkBytes: number, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<void> {
-  // Chunks are multiples of 4 so every writeBuffer but the last is aligned.
-  const step = Math.max(4, chunkBytes & ~3);
-  for (let done = 0; done < t.byteSize; done += step) {
-    throwIfAborted(signal);
-    const n = Math.min(step, t.byteSize - done);
-    const bytes = await src.read(t.offset + done, n, signal);
-    if (bytes.byteLength !== n) {
-      throw new FridayError('GGUF_INVALID', `Tensor "${t.name}" is truncated: expected ${n} bytes at byte ${t.offset + done}, got ${bytes.byteLength}. Re-download the model.`, { tensor: t.name, offset: t.offset + done });
+  /**
+   * Reads the span from the first tensor's first byte to the last tensor's last byte once, in
+   * order, and writes each chunk into the buffers it belongs to as it arrives. Every
+   * `inflightBytes / 2` written we wait for the queue to take the previous half, so the queue's
+   * staging copies stay bounded too. Read-ahead is the source's (see ByteSource.stream).
+   */
+  async stream(src: ByteSource, gguf: GGUFFile, opts: UploadOptions = {}): Promise<void> {
+    const order = [...gguf.tensors].sort((a, b) => a.offset - b.offset).map((t) => ({ info: t, gpu: this.get(t.name) }));
+    const p: UploadProgress = { bytesDone: 0, bytesTotal: order.reduce((s, t) => s + t.info.byteSize, 0), tensorsDone: 0, tensorsTotal: order.length };
+    if (order.length === 0) return;
+    const queue = this.gpu.device.queue;
+    const fenceEvery = (opts.inflightBytes ?? 32 << 20) / 2;
+    let fence: Promise<void> | undefined, sinceFence = 0;
+    let ti = 0, pi = 0, writer = new PartWriter(queue, order[0]!.gpu.parts[0]!.buffer);
+    const start = order[0]!.info.offset, end = order[order.length - 1]!.info.offset + order[order.length - 1]!.info.byteSize;
+    let pos = start;
+    for await (const chunk of streamBytes(src, start, end, { signal: opts.signal, chunkBytes: opts.chunkBytes })) {
+      throwIfAborted(opts.signal);
+      let view = chunk;
+      while (view.byteLength > 0 && ti < order.length) {
+        const t = order[ti]!;
+        if (pos < t.info.offset) { // alignment padding between tensors
+          const skip = Math.min(t.info.offset - pos, view.byteLength);
+          view = view.subarray(skip);
+          pos += skip;
+          continue;
+        }
+        const part = t.gpu.parts[pi]!;
+        const partEnd = t.info.offset + part.byteOffset + part.byteSize;
+        const n = Math.min(view.byteLength, partEnd - pos);
+        writer.write(view.subarray(0, n));
+        view = view.subarray(n);
+        pos += n;
+        p.bytesDone += n;
+        if (pos < partEnd) continue;
+        writer.finish();
+        if (++pi === t.gpu.parts.length) [ti, pi, p.tensorsDone] = [ti + 1, 0, p.tensorsDone + 1];
+        if (ti < order.length) writer = new PartWriter(queue, order[ti]!.gpu.parts[pi]!.buffer);
+      }
+      opts.onProgress?.(p);
+      if ((sinceFence += chunk.byteLength) >= fenceEvery) {
+        const prev = fence;
+        fence = queue.onSubmittedWorkDone();
+        fence.catch(() => {}); // a device lost mid-load surfaces through gpu.check()
+        sinceFence = 0;
+        await prev;
+      }
     }
-    gpu.write(dst, done, bytes);
-    onBytes(n);
+    if (ti < order.length) {
+      const t = order[ti]!.info;
+      throw new FridayError('GGUF_INVALID', `Tensor "${t.name}" is truncated: the model ended at byte ${pos}, inside its data (${t.offset}..${t.offset + t.byteSize}). Re-download the model.`, { tensor: t.name, offset: pos });
+    }
+    await fence;
+    this.gpu.check();
   }
 }

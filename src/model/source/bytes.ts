@@ -1,4 +1,5 @@
-import type { ByteSource } from './types.js';
+import type { ByteSource, StreamOptions } from './types.js';
+import { DEFAULT_CHUNK_BYTES } from './stream.js';
 
 /** An in-memory source, for tests and tiny embedded models. */
 export class BytesSource implements ByteSource {
@@ -8,6 +9,10 @@ export class BytesSource implements ByteSource {
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
     return this.bytes.subarray(offset, Math.min(offset + length, this.size));
+  }
+  async *stream(start: number, end: number, opts: StreamOptions = {}): AsyncGenerator<Uint8Array> {
+    const step = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    for (let o = start; o < Math.min(end, this.size); o += step) yield this.bytes.subarray(o, Math.min(o + step, end, this.size));
   }
   async close(): Promise<void> {}
 }
