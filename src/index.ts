@@ -4,7 +4,7 @@ export { FridayError, type FridayErrorCode, type FridayErrorJSON } from './api/e
 export type { ModelInput } from './model/source/open.js';
 import type { Engine } from './api/types.js';
 import { LocalEngine, type LocalEngineOptions } from './engine/local.js';
-import { openSource, type ModelInput } from './model/source/open.js';
+import { openSource, type ModelInput, type OpenOptions } from './model/source/open.js';
 import { RouterEngine, type RoutingPolicy } from './remote/router.js';
 import type { RemoteEngineOptions } from './remote/engine.js';
 
@@ -19,10 +19,12 @@ export interface CreateEngineOptions extends LocalEngineOptions {
   allowSoftware?: boolean;
   /** prefer-local sends requests to the remote while more than this many wait locally. Default 4. */
   overflowWaiting?: number;
+  /** How the model is fetched: cache (OPFS in browsers), sha256/size checks, warnings. */
+  open?: OpenOptions;
 }
 
-async function loadLocal(model: ModelInput, opts: LocalEngineOptions): Promise<LocalEngine> {
-  const source = await openSource(model);
+async function loadLocal(model: ModelInput, opts: LocalEngineOptions, open?: OpenOptions): Promise<LocalEngine> {
+  const source = await openSource(model, { signal: opts.signal, ...open });
   try {
     return await LocalEngine.create(source, opts);
   } finally {
@@ -37,12 +39,12 @@ async function loadLocal(model: ModelInput, opts: LocalEngineOptions): Promise<L
  * failing over mid-stream where that is correct. Every final event says `served_by`.
  */
 export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
-  const { model, remote, policy, allowSoftware, overflowWaiting, ...local } = options;
+  const { model, remote, policy, allowSoftware, overflowWaiting, open, ...local } = options;
   if (!remote) {
     if (model === undefined) throw new (await import('./api/errors.js')).FridayError('INVALID_REQUEST', 'createEngine needs a `model` or `remote` endpoints.');
-    return loadLocal(model, local);
+    return loadLocal(model, local, open);
   }
-  const localEngine = model === undefined ? undefined : loadLocal(model, local);
+  const localEngine = model === undefined ? undefined : loadLocal(model, local, open);
   localEngine?.catch(() => undefined); // the router treats a failed load as "local unavailable"
   return new RouterEngine({ policy: policy ?? 'prefer-local', local: localEngine, remote, allowSoftware, overflowWaiting });
 }
@@ -51,3 +53,8 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
 export { WorkerEngine, type WorkerEngineCreateOptions } from './worker/worker-engine.js';
 export { RemoteEngine, RouterEngine, type RemoteEngineOptions, type RoutingPolicy } from './remote/index.js';
 export type { RemoteEndpointConfig } from './remote/endpoint.js';
+
+export { inspectModel, type InspectOptions, type ModelInspection } from './model/inspect.js';
+export type { OpenOptions } from './model/source/open.js';
+export { listCachedModels, deleteCachedModel, clearModelCache, type CachedModel } from './model/cache/index.js';
+export { renderProgress, createProgressPrinter, type LoadProgress, type LoadPhase } from './engine/load-progress.js';

@@ -1,5 +1,6 @@
 import { inRange, isInt, optNumber, parseFlags, requireString } from './args.js';
-import { FileSource } from '../model/source/file.js';
+import { openSource } from '../model/source/open.js';
+import { createProgressPrinter } from '../engine/load-progress.js';
 import { LoadedModel } from '../engine/model.js';
 import { generateSolo } from '../engine/solo.js';
 import { cliRequest, generateRemote } from '../remote/cli-support.js';
@@ -31,11 +32,14 @@ export async function generateCommand(argv: string[]): Promise<number> {
   }
   const modelPath = requireString(flags, 'model');
 
-  const source = await FileSource.open(modelPath);
+  const source = await openSource(modelPath); // a path, a split set, or an http(s) URL
   let model: LoadedModel | undefined;
   try {
     // One sequence: size the batch so the whole prompt is prefilled in one pass.
-    model = await LoadedModel.load(source, { contextLength: ctx, maxBatchTokens: Math.min(ctx ?? 2048, 512) });
+    // Load progress goes to stderr: a bar on a terminal, plain lines otherwise; stdout stays clean.
+    const tty = process.stderr.isTTY === true;
+    const onProgress = createProgressPrinter((s) => process.stderr.write(s), { tty, width: process.stderr.columns ?? 80 });
+    model = await LoadedModel.load(source, { contextLength: ctx, maxBatchTokens: Math.min(ctx ?? 2048, 512), onProgress });
     if (model.deviceNote && !json) process.stderr.write(`friday: ${model.deviceNote}\n`);
     const tok = model.tokenizer;
     const promptIds = tok.encode(prompt, { addSpecial: true, parseSpecial: false });

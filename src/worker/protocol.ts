@@ -17,7 +17,6 @@ import type {
   EngineInfo, EngineStats, GenerateEvent, GenerateRequest,
 } from '../api/types.js';
 import type { CreateEngineOptions } from '../index.js';
-import type { UploadProgress } from '../model/weights.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -28,7 +27,9 @@ export type WorkerModelInput = string | Blob | ArrayBuffer | Uint8Array;
 export type WorkerEngineOptions = Omit<CreateEngineOptions, 'model' | 'device' | 'signal' | 'onProgress'>;
 
 /** Load progress as the engine reports it (GPU upload of the weights). */
-export type LoadProgress = UploadProgress & { phase: 'upload' };
+/** Full load progress (header, download, upload, compile, warmup, ready), forwarded as-is. */
+export type { LoadProgress } from '../engine/load-progress.js';
+import type { LoadProgress } from '../engine/load-progress.js';
 
 /** The resolved value of a streaming chat/completion create(): its chunks follow, then `end`. */
 export interface StreamAccepted {

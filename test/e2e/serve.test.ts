@@ -51,7 +51,7 @@ describe.skipIf(!have)('friday serve (e2e)', () => {
 
   it('streams concurrent completions that equal their non-streamed, solo results', async () => {
     const prompts = ['Once upon a time', 'Tom had a dog', 'The sun was hot', 'Lily and Ben'];
-    const solo = [];
+    const solo: { choices: { token_ids: number[]; text: string; finish_reason: string }[] }[] = [];
     for (const p of prompts) {
       const r = await (await post('/v1/completions', { prompt: p, max_tokens: 12, temperature: 0, return_token_ids: true })).json();
       expect(r.choices[0].finish_reason).toMatch(/stop|length/);

@@ -77,7 +77,7 @@ describe('GGUF reader', () => {
   });
 
   it('reads through a Blob source', async () => {
-    const g = await readGGUF(new BlobSource(new Blob([sample()])));
+    const g = await readGGUF(new BlobSource(new Blob([sample() as Uint8Array<ArrayBuffer>])));
     expect(g.tensors).toHaveLength(2);
   });
 
