@@ -2,12 +2,12 @@
 // (prefill chunks and decode tokens of several sequences mixed).
 // Token row t, query head h attends to positions 0..positions[t] of slot slots[t] (the current
 // step's K/V are already in the cache, written by kv_write) through kv head h / (N_HEADS / N_KV_HEADS):
-//   out[t, h] = softmax_p(q[t, h] . K[p] * SCALE) @ V[p],   SCALE = f32(1 / sqrt(HEAD_DIM)) (host-rounded)
+//   out[t, h] = softmax_p(q[t, h] . K[p] * SCALE) @ V[p],   SCALE = 1.0f / sqrtf(HEAD_DIM) (host-rounded)
 // Position p of slot s is row p % PAGE_SIZE of physical page page_table[s * MAX_PAGES_PER_SEQ + p / PAGE_SIZE].
 // A position whose slot, logical page or physical page is out of range makes the whole output row NaN.
 // One workgroup per (token, head), over a 2-D grid (wid = x + y * num_workgroups.x); positions go in
-// chunks of CHUNK = WG, each thread scoring one position into workgroup memory. Memory does not grow
-// with context.
+// chunks of WG (threads per workgroup, override, default 64), each thread scoring one position into
+// workgroup memory. Memory does not grow with context.
 //
 // Variants (#if):
 //   FLASH (with KV_F16; the default for an f16 cache): bit-exact emulation of llama.cpp's CPU
@@ -17,6 +17,11 @@
 //         if s > M: ms = expf(M - s); M = s; VKQ = f16(VKQ * ms); vs = 1   else: ms = 1; vs = expf(s - M)
 //         VKQ = f16(fma(v, vs, VKQ)); S = fma(S, ms, vs)          (x86 builds contract both to FMAs)
 //       out = VKQ * f32(1 / S)
+//     every operation in f32 (the differences M - s too, as C computes them on floats) unless noted.
+//     Not emulated: ggml_vec_dot_f16's SIMD body, which sums in f32 lanes when HEAD_DIM reaches
+//     GGML_F16_STEP (32 with AVX2, 64 with AVX-512; below it the sum is in double, as here), and the
+//     other CPU paths of current ggml (a tiled kernel for batches of >= 64 query rows, a split-KV one
+//     for single-row decode over >= 512 KV cells).
 //     How each step is made exact without f64 or a guaranteed-fused fma() (SwiftShader's is not fused):
 //     - dot: products of two f16 are exact (22-bit integer times 2^(e1+e2-50)); they are summed exactly
 //       in a 96-bit two's-complement fixed-point integer (unit 2^-48; |sum| < 2^90 for HEAD_DIM <= 1024)
@@ -39,18 +44,23 @@
 //     Every product that feeds an add in these error-free transforms is exact, so a compiler that
 //     contracts a*b+c into an fma cannot change the results; the one rounded product they need, p =
 //     RN(a*b) in TwoProduct, is passed through keep() (a select on a runtime uniform) so it cannot be
-//     fused either. They do rely on + - * being IEEE round-to-nearest and never reassociated (true of
-//     SwiftShader and of WGSL's rules; the probe entry point lets tests check a device).
+//     fused either. They do rely on + - * being IEEE round-to-nearest and not reassociated. Compilers
+//     do fold constants across adds, though: SwiftShader (via spirv-opt) turns (p + 1.0) - 1.0 into p,
+//     so no literal may enter a TwoSum (hence `one`). Tests check all this on the test device.
 //     Per chunk: (A) each thread scores one position; (B) each thread takes the running max before its
 //     position (a prefix max over the chunk's earlier scores) and computes its ms, vs with one expf;
-//     (C) every thread walks the chunk in order, updating the shared scalars M, S identically, and the
-//     VKQ elements it owns (d = lid, lid + WG, ...) with the f16 rescale and fused multiply-add.
+//     (C) every thread walks the chunk in order, updating M, and the threads that own VKQ elements
+//     (d = lid, lid + WG, ...) S (identically) and their elements (the f16 rescale and the fused
+//     multiply-add).
 //   KV_F16 without FLASH: f16 cache, q rounded to f16, f32 scores and online softmax with f32
 //     accumulation (one chunk max per chunk). Faster, not bit-exact with llama.cpp.
 //   neither: f32 cache, otherwise as the previous variant.
 //
+// Override constants: HEAD_DIM (even, <= 1024), N_HEADS (a multiple of N_KV_HEADS), N_KV_HEADS, PAGE_SIZE,
+// MAX_PAGES_PER_SEQ, SCALE (f32), WG (1..256, default 64).
+//
 // Bindings (entry point main):
-//   0 step        uniform  Step { n_tokens, n_out, _pad0, _pad1 }  (_pad1 must not be 0x7fc0_0001)
+//   0 step        uniform  Step { n_tokens, n_out, _pad0, _pad1 }  (FLASH: _pad1 must not be 0x7fc00001)
 //   1 q           storage  [n_tokens, N_HEADS*HEAD_DIM] f32 (after RoPE)                          read
 //   2 positions   storage  [n_tokens] u32                                                       read
 //   3 slots       storage  [n_tokens] u32 (row of page_table)                                   read
@@ -59,7 +69,7 @@
 //   6 v_cache     storage  same as k_cache                                                      read
 //   7 out         storage  [n_tokens, N_HEADS*HEAD_DIM] f32                                     write
 // Entry point probe (FLASH only; for tests of the exact arithmetic): bindings 0 step, 1 q as the input
-// x: array<f32>, 7 out: array<f32>; element i < n_tokens computes, by op = n_out:
+// x: array<f32>, 7 out: array<f32>; element i = wid * WG + lid < n_tokens computes, by op = n_out:
 //   0: exp_rn(x[i])   1: recip_rn(x[i])   2: fma_rn(x[3i], x[3i+1], x[3i+2])
 //   3: f16(fma(v, vs, a)) as the VKQ update with v = x[3i], vs = x[3i+1], a = x[3i+2] (v, a f16-exact)
 //   4: the TwoSum error of x[2i] + x[2i+1] (0 if the compiler simplified (a + b) - a to b)
@@ -72,9 +82,8 @@ override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override PAGE_SIZE: u32;
 override MAX_PAGES_PER_SEQ: u32;
-override SCALE: f32; // f32(1 / sqrt(HEAD_DIM)), rounded on the host (WGSL's sqrt and / are not exact)
-const WG: u32 = 64u;
-const CHUNK: u32 = WG; // positions per chunk: one score per thread
+override SCALE: f32; // 1.0f / sqrtf(HEAD_DIM), rounded on the host (WGSL's sqrt and / are not exact)
+override WG: u32 = 64u; // threads per workgroup = positions per chunk (one score per thread)
 const NO_ROW: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -85,8 +94,8 @@ const NO_ROW: u32 = 0xffffffffu;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
 var<workgroup> acc: array<f32, HEAD_DIM>; // element d is owned by thread d % WG (FLASH) or (d / 2) % WG
-var<workgroup> s_sh: array<f32, CHUNK>;   // scores of the chunk's positions
-var<workgroup> row_sh: array<u32, CHUNK>; // cache element offset of each position's (row, kv head), or NO_ROW
+var<workgroup> s_sh: array<f32, WG>;   // scores of the chunk's positions
+var<workgroup> row_sh: array<u32, WG>; // cache element offset of each position's (row, kv head), or NO_ROW
 var<workgroup> bad: atomic<u32>;
 
 #if KV_F16
@@ -458,8 +467,8 @@ fn acc_f32(acc: Acc96) -> f32 {
 // ------------------------------------------------------------------------------------------------
 
 var<workgroup> qd_sh: array<u32, HEAD_DIM>; // q rounded to f16, as f16_parts
-var<workgroup> ms_sh: array<f32, CHUNK>;    // each position's ms and vs
-var<workgroup> vs_sh: array<f32, CHUNK>;
+var<workgroup> ms_sh: array<f32, WG>;    // each position's ms and vs
+var<workgroup> vs_sh: array<f32, WG>;
 
 /** f32(q . K[e..e+HEAD_DIM)) exactly rounded, q from qd_sh. */
 fn dot_exact(e: u32) -> f32 {
@@ -501,8 +510,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
   var m_run = LOWEST; // ggml's M
   var s_run = 0.0;    // ggml's S
-  for (var c0 = 0u; c0 < n_ctx; c0 += CHUNK) {
-    let n = min(CHUNK, n_ctx - c0);
+  let one = keep(1.0); // a 1 the compiler cannot see: with the literal, SwiftShader folds (p + 1) - 1 to p
+  for (var c0 = 0u; c0 < n_ctx; c0 += WG) {
+    let n = min(WG, n_ctx - c0);
     // (A) Scores, one position per thread.
     var s = LOWEST;
     var row = NO_ROW;
@@ -521,21 +531,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         mp = select(mp, si, si > mp);
       }
       let sj = s_sh[lid];
-      var ms = 1.0;
-      var vs = 1.0;
-      if (sj > mp) { ms = exp_rn(mp - sj); } else { vs = exp_rn(sj - mp); }
-      ms_sh[lid] = ms;
-      vs_sh[lid] = vs;
+      let new_max = sj > mp;
+      let e = exp_rn(select(sj - mp, mp - sj, new_max)); // one call, not one per branch: lanes diverge
+      ms_sh[lid] = select(1.0, e, new_max);
+      vs_sh[lid] = select(e, 1.0, new_max);
     }
     workgroupBarrier();
-    // (C) In position order: M, S (every thread, identically) and the VKQ elements this thread owns.
+    // (C) In position order: M (every thread), S (identically in every thread that owns output
+    // elements) and the VKQ elements this thread owns.
     for (var j = 0u; j < n; j++) {
       let sj = s_sh[j];
+      m_run = select(m_run, sj, sj > m_run);
+      if (lid >= HEAD_DIM) { continue; }
       let ms = ms_sh[j];
       let vs = vs_sh[j];
       let r = row_sh[j];
-      m_run = select(m_run, sj, sj > m_run);
-      if (ms != 1.0) { s_run = fma_rn(s_run, ms, 1.0); } else { s_run = s_run + vs; } // ms != 1: vs == 1
+      if (ms != 1.0) { s_run = fma_rn(s_run, ms, one); } else { s_run = s_run + vs; } // ms != 1: vs == 1
       if (r == NO_ROW) { continue; }
       for (var d = lid; d < HEAD_DIM; d += WG) {
         var a = acc[d];
@@ -545,9 +556,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
     // The next chunk overwrites the chunk's arrays: wait until all are read. (After the last chunk no
     // barrier is needed: `bad` was last stored before the score barrier, acc[d] is this thread's.)
-    if (c0 + CHUNK < n_ctx) { workgroupBarrier(); }
+    if (c0 + WG < n_ctx) { workgroupBarrier(); }
   }
 
+  if (lid >= HEAD_DIM) { return; }
   let failed = atomicLoad(&bad) != 0u;
   let inv = select(recip_rn(s_run), 0.0, s_run == 0.0);
   for (var d = lid; d < HEAD_DIM; d += WG) {
@@ -586,7 +598,7 @@ fn probe(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // parallel over pairs of HEAD_DIM, accumulate p * V.
 
 var<workgroup> q_sh: array<f32, HEAD_DIM>;
-var<workgroup> p_sh: array<f32, CHUNK>;   // the chunk's probabilities exp(score - running max)
+var<workgroup> p_sh: array<f32, WG>;   // the chunk's probabilities exp(score - running max)
 
 /** q . K[e..e+HEAD_DIM) with q from workgroup memory. */
 fn dot_k(e: u32) -> f32 {
@@ -617,8 +629,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
   var m = 0.0; // running max (valid from the first chunk on)
   var l = 0.0; // running sum of exp(score - m)
-  for (var c0 = 0u; c0 < n_ctx; c0 += CHUNK) {
-    let n = min(CHUNK, n_ctx - c0);
+  for (var c0 = 0u; c0 < n_ctx; c0 += WG) {
+    let n = min(WG, n_ctx - c0);
     // Scores of this chunk, one position per thread.
     var s = -3.0e38;
     var row = NO_ROW;
@@ -652,7 +664,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     m = m_new;
     // The next chunk overwrites scores, probabilities and rows: wait until all are read. (After the
     // last chunk no barrier is needed: `bad` was last stored before the score barrier.)
-    if (c0 + CHUNK < n_ctx) { workgroupBarrier(); }
+    if (c0 + WG < n_ctx) { workgroupBarrier(); }
   }
 
   let failed = atomicLoad(&bad) != 0u;

@@ -5,8 +5,8 @@ import type { PipelineCache, PipelineSpec } from '../pipelines.js';
 import { pipelineKey } from '../pipelines.js';
 import { checkPagedKvBuffers, checkPagedKvShape, pagedKvConstants, type PagedKvShape } from './kv-write.js';
 
-/** attention.wgsl keeps q and the accumulator (2 * headDim words), 2 KB of exp table and 5 * 64 words
- *  in workgroup memory: under the 16 KB every device offers. */
+/** attention.wgsl keeps q and the accumulator (2 * headDim words), 2 KB of exp table and 4 words per
+ *  thread in workgroup memory: at most 14 KB, under the 16 KB every device offers. */
 export const ATTENTION_MAX_HEAD_DIM = 1024;
 
 export interface AttentionShape extends PagedKvShape {
@@ -15,6 +15,9 @@ export interface AttentionShape extends PagedKvShape {
   /** f16 cache only: emulate llama.cpp's CPU flash attention bit for bit (default true). false uses a
    *  plain online softmax with f32 accumulation: faster, but only close to llama.cpp. */
   flash?: boolean;
+  /** Threads per workgroup, which is also the positions scored per chunk: 1..256, default 64. Smaller
+   *  sizes suit software adapters (SwiftShader runs every SIMD-4 group through all the code). */
+  workgroupSize?: number;
 }
 
 /** The score scale as llama.cpp computes it, 1.0f / sqrtf(headDim) in f32 (both steps correctly
@@ -28,7 +31,9 @@ export class AttentionKernel {
 
   static spec(s: AttentionShape): PipelineSpec {
     const defines = s.kvF16 ? (s.flash === false ? ['KV_F16'] : ['KV_F16', 'FLASH']) : [];
-    return { shader: 'attention', defines, constants: { ...pagedKvConstants(s), N_HEADS: s.nHeads, SCALE: attentionScale(s.headDim) } };
+    const constants: Record<string, number> = { ...pagedKvConstants(s), N_HEADS: s.nHeads, SCALE: attentionScale(s.headDim) };
+    if (s.workgroupSize !== undefined) constants.WG = s.workgroupSize;
+    return { shader: 'attention', defines, constants };
   }
 
   static async create(cache: PipelineCache, s: AttentionShape): Promise<AttentionKernel> {
@@ -37,6 +42,8 @@ export class AttentionKernel {
     if (!(Number.isInteger(s.nHeads) && s.nHeads > 0 && s.nHeads % s.nKvHeads === 0)) {
       throw new RangeError(`attention: nHeads ${s.nHeads} must be a positive multiple of nKvHeads ${s.nKvHeads}`);
     }
+    const wg = s.workgroupSize;
+    if (wg !== undefined && !(Number.isInteger(wg) && wg >= 1 && wg <= 256)) throw new RangeError(`attention: workgroupSize ${wg} must be an integer in 1..256`);
     const spec = AttentionKernel.spec(s);
     return new AttentionKernel(pipelineKey(spec), await cache.get(spec), s);
   }
