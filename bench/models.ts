@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { LoadedModel } from '../src/engine/model.js';
 import { FileSource } from '../src/model/source/file.js';
 import { acquireDevice } from '../src/platform/gpu.js';
-import type { GpuCounters } from '../src/gpu/context.js';
+import { GpuContext, type GpuCounters } from '../src/gpu/context.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures/models');
 const MODELS = ['stories260K.gguf', 'TinyStories-656K-Q8_0.gguf', 'TinyStories-656K.f16.gguf'];
@@ -16,13 +16,14 @@ const diff = (a: GpuCounters, b: GpuCounters, per: number) =>
 
 export async function benchModels(): Promise<unknown> {
   const device = await acquireDevice();
+  const gpu = new GpuContext(device); // shared by every model (and so are compiled pipelines)
   const rows = [];
   for (const name of MODELS) {
     const path = resolve(FIXTURES, name);
     if (!existsSync(path)) { console.error(`skip ${name}: not found`); continue; }
     const src = await FileSource.open(path);
     const t0 = performance.now();
-    const m = await LoadedModel.load(src, { device, contextLength: 256, maxBatchTokens: PROMPT_TOKENS });
+    const m = await LoadedModel.load(src, { gpu, contextLength: 256, maxBatchTokens: PROMPT_TOKENS });
     const loadMs = performance.now() - t0;
     await src.close();
     m.kv.setPages(0, Array.from({ length: m.kv.shape.maxPagesPerSeq }, (_, i) => i));
@@ -46,5 +47,6 @@ export async function benchModels(): Promise<unknown> {
     console.log(rows.at(-1));
     m.destroy();
   }
+  gpu.destroy();
   return { adapter: device.info, rows };
 }

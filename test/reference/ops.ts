@@ -291,11 +291,11 @@ function flashHeadF16(out: Float32Array, outOff: number, qh: Float32Array, kCach
     const s = Math.fround(Math.fround(dotF64(qh, 0, kCache, t * kvDim + kvOff, headDim)) * scale);
     let ms = 1, vs = 1;
     if (s > M) {
-      ms = Math.fround(Math.exp(M - s)); // 0 on the first row (M = -inf)
+      ms = Math.fround(Math.exp(Math.fround(M - s))); // expf(Mold - M): the difference is an f32 first; 0 on the first row
       M = s;
       for (let i = 0; i < headDim; i++) vkq[i] = roundToF16(vkq[i]! * ms);
     } else {
-      vs = Math.fround(Math.exp(s - M));
+      vs = Math.fround(Math.exp(Math.fround(s - M)));
     }
     const v0 = t * kvDim + kvOff;
     for (let i = 0; i < headDim; i++) vkq[i] = roundToF16(Math.fround(vCache[v0 + i]! * vs + vkq[i]!));
