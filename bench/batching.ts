@@ -33,7 +33,7 @@ export async function benchBatching(): Promise<unknown> {
       for await (const ev of e.generate({ prompt: PROMPTS[i % PROMPTS.length]!, max_tokens: MAX_TOKENS, temperature: 0.8, seed: i })) {
         if (ev.done) break;
         const now = performance.now();
-        (tokens === 0 || last === start ? ttft : itl).push(now - last);
+        (last === start ? ttft : itl).push(now - last); // first token of this request: TTFT
         last = now;
         tokens++;
       }
