@@ -58,3 +58,5 @@ export { inspectModel, type InspectOptions, type ModelInspection } from './model
 export type { OpenOptions } from './model/source/open.js';
 export { listCachedModels, deleteCachedModel, clearModelCache, type CachedModel } from './model/cache/index.js';
 export { renderProgress, createProgressPrinter, type LoadProgress, type LoadPhase } from './engine/load-progress.js';
+/** For custom worker entries: serve an Engine over a MessagePort-like endpoint. */
+export { serveEngine } from './worker/host.js';
