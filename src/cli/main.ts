@@ -4,6 +4,7 @@ import { FridayError, toFridayError } from '../api/errors.js';
 const USAGE = `usage: friday <command> [flags]
 
 commands:
+  start     stream a story from the embedded default model (what \`npm start\` runs)
   generate  --model PATH --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
             [--min-p P] [--repeat-penalty R] [--seed S] [--ctx N] [--json]
   generate  --remote URL --prompt TEXT [same sampling flags] [--json]
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   tokenize: async () => (await import('./tokenize.js')).tokenizeCommand,
   info: async () => (await import('./info.js')).infoCommand,
   serve: async () => (await import('./serve.js')).serveCommand,
+  start: async () => (await import('./start.js')).startCommand,
 };
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage error or no WebGPU. */
