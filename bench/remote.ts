@@ -21,7 +21,7 @@ export interface RemoteBenchOptions {
 }
 
 interface RunResult {
-  client: 'remote-engine (undici pool, keep-alive)' | 'fetch (keep-alive off)';
+  client: 'remote-engine (undici pool, keep-alive)' | 'undici Pool directly (keep-alive)' | 'fetch (keep-alive off)';
   concurrency: number;
   requests: number;
   errors: number;
@@ -96,6 +96,30 @@ async function viaFetch(server: FailureServer, c: number, total: number, tokens:
   return { client: 'fetch (keep-alive off)', concurrency: c, ...res, connection_reuse: round4(res.requests ? 1 - opened / (res.requests + res.errors) : 0), new_connections: opened };
 }
 
+/** The baseline the client is held to: undici's Pool used directly, same SSE parsing. */
+async function viaUndici(server: FailureServer, c: number, total: number, tokens: number, maxMs: number): Promise<RunResult> {
+  const { Pool } = await import('undici');
+  const pool = new Pool(server.url, { connections: c, keepAliveTimeout: 30_000 });
+  const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, temperature: 0 });
+  const one = async () => {
+    const r = await pool.request({ path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
+    const p = new SseParser();
+    let n = 0;
+    for await (const chunk of r.body as AsyncIterable<Uint8Array>) for (const ev of p.push(chunk)) if (ev.data !== '[DONE]' && (JSON.parse(ev.data) as { choices: { finish_reason: unknown }[] }).choices[0]?.finish_reason === null) n++;
+    return n;
+  };
+  try {
+    await warmUp(c, one);
+    const before = server.connections();
+    const res = await load(c, total, maxMs, one);
+    const opened = server.connections() - before;
+    return { client: 'undici Pool directly (keep-alive)', concurrency: c, ...res, connection_reuse: round4(res.requests ? 1 - opened / (res.requests + res.errors) : 0), new_connections: opened };
+  } finally {
+    await pool.close();
+  }
+}
+
 /** Not measured: 10 sequential requests, then one wave at the run's concurrency. */
 async function warmUp(c: number, one: () => Promise<number>): Promise<void> {
   for (let i = 0; i < 10; i++) await one();
@@ -115,7 +139,7 @@ export async function benchRemote(opts: RemoteBenchOptions = {}): Promise<{ serv
   try {
     for (const c of levels) {
       const total = Math.min(maxRequests, Math.max(50, perConnection * c));
-      for (const run of [viaEngine, viaFetch]) {
+      for (const run of [viaEngine, viaUndici, viaFetch]) {
         const r = await run(server, c, total, tokens, maxMs);
         runs.push(r);
         console.log(`${r.client.padEnd(40)} c=${String(c).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(1).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(1).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  errors ${r.errors}`);
