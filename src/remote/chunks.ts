@@ -16,6 +16,12 @@ export type LogprobEntry = ChoiceLogprobs['content'][number];
 /** A TokenEvent that may carry the server's logprob entry verbatim (token text included). */
 export type LegTokenEvent = TokenEvent & { lp?: LogprobEntry };
 export type LegEvent = LegTokenEvent | FinalEvent;
+/**
+ * Events travel between the remote layers in batches: all the events one network read (or one
+ * local step) produced, in order, never empty, a final event only last. One await per batch instead
+ * of one per token per layer is what keeps the client's overhead over raw undici small.
+ */
+export type LegBatch = LegEvent[];
 export type ChunkKind = 'completion' | 'chat';
 
 const enc = new TextEncoder();
@@ -39,8 +45,11 @@ export function mapFinish(f: unknown): FinishReason {
 }
 
 /** Chat-style (`{content: [...]}`) or legacy completions-style (`{tokens, token_logprobs, top_logprobs}`) logprobs. */
-function logprobsOf(lp: unknown): LogprobEntry[] {
-  if (!isObj(lp)) return [];
+const NO_LOGPROBS: readonly LogprobEntry[] = [];
+
+function logprobsOf(lp: unknown): readonly LogprobEntry[] {
+  if (lp === undefined || lp === null) return NO_LOGPROBS;
+  if (!isObj(lp)) return NO_LOGPROBS;
   if (Array.isArray(lp.content)) {
     return lp.content.filter(isObj).map((e) => ({
       token: String(e.token ?? ''), logprob: Number(e.logprob), bytes: Array.isArray(e.bytes) ? (e.bytes as number[]) : [...enc.encode(String(e.token ?? ''))],
@@ -103,7 +112,8 @@ export class ChunkDecoder {
       if (u) return [];
       throw protocol(this.servedBy, 'a chunk has no `choices`');
     }
-    const choice = (obj.choices as unknown[]).filter(isObj).find((c) => (c.index ?? 0) === 0);
+    let choice: Record<string, unknown> | undefined;
+    for (const c of obj.choices as unknown[]) if (isObj(c) && (c.index ?? 0) === 0) { choice = c; break; }
     if (!choice) return [];
     if (isIds(choice.prompt_token_ids)) this.promptIds = choice.prompt_token_ids;
     let text: unknown;
@@ -171,15 +181,21 @@ export class ChunkDecoder {
   }
 }
 
-/** Events from a chunk stream (e.g. a local engine's `chat.completions.create({stream: true})`). */
-export async function* eventsFromChunks(chunks: AsyncIterable<unknown>, kind: ChunkKind, servedBy: string): AsyncGenerator<LegEvent> {
+/** Event batches from a chunk stream (e.g. a local engine's `chat.completions.create({stream: true})`). */
+export async function* eventsFromChunks(chunks: AsyncIterable<unknown>, kind: ChunkKind, servedBy: string): AsyncGenerator<LegBatch> {
   const d = new ChunkDecoder(kind, servedBy);
   let served = servedBy;
   for await (const c of chunks) {
     if (isObj(c) && typeof c.served_by === 'string') served = c.served_by;
-    for (const ev of d.push(c)) yield ev;
+    const evs = d.push(c);
+    if (evs.length > 0) yield evs;
   }
-  yield { ...d.final(true), served_by: served };
+  yield [{ ...d.final(true), served_by: served }];
+}
+
+/** Single events as one-event batches (a GenerationStream into the chunk builders below). */
+export async function* batched(events: AsyncIterable<GenerateEvent>): AsyncGenerator<LegBatch> {
+  for await (const ev of events) yield [ev];
 }
 
 // ---------------------------------------------------------------- outgoing
@@ -202,8 +218,8 @@ function entryOf(ev: LegTokenEvent, decode?: (id: number) => string): LogprobEnt
   };
 }
 
-export async function* completionChunks(events: AsyncIterable<LegEvent>, m: ChunkMeta, p: CompletionParams, decode?: (id: number) => string): AsyncGenerator<CompletionChunk> {
-  for await (const ev of events) {
+export async function* completionChunks(batches: AsyncIterable<LegBatch>, m: ChunkMeta, p: CompletionParams, decode?: (id: number) => string): AsyncGenerator<CompletionChunk> {
+  for await (const batch of batches) for (const ev of batch) {
     if (ev.done) {
       yield { ...m, object: 'text_completion', served_by: ev.served_by, choices: [{ index: 0, text: ev.text, finish_reason: apiFinish(ev) }] };
       if (p.stream_options?.include_usage) yield { ...m, object: 'text_completion', choices: [], usage: ev.usage, served_by: ev.served_by };
@@ -218,9 +234,9 @@ export async function* completionChunks(events: AsyncIterable<LegEvent>, m: Chun
   throw new FridayError('INTERNAL', 'generation stream ended without a final event');
 }
 
-export async function* chatChunks(events: AsyncIterable<LegEvent>, m: ChunkMeta, p: ChatCompletionParams, decode?: (id: number) => string): AsyncGenerator<ChatCompletionChunk> {
+export async function* chatChunks(batches: AsyncIterable<LegBatch>, m: ChunkMeta, p: ChatCompletionParams, decode?: (id: number) => string): AsyncGenerator<ChatCompletionChunk> {
   let first = true;
-  for await (const ev of events) {
+  for await (const batch of batches) for (const ev of batch) {
     if (first) {
       first = false;
       yield { ...m, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] };
@@ -239,11 +255,11 @@ export async function* chatChunks(events: AsyncIterable<LegEvent>, m: ChunkMeta,
   throw new FridayError('INTERNAL', 'generation stream ended without a final event');
 }
 
-async function drain(events: AsyncIterable<LegEvent>, decode?: (id: number) => string) {
+async function drain(batches: AsyncIterable<LegBatch>, decode?: (id: number) => string) {
   let text = '';
   const ids: number[] = [];
   const lps: LogprobEntry[] = [];
-  for await (const ev of events) {
+  for await (const batch of batches) for (const ev of batch) {
     text += ev.text;
     if (ev.done) return { text, ids, logprobs: lps.length ? { content: lps } : null, final: ev };
     if (ev.token >= 0) ids.push(ev.token);
@@ -253,8 +269,8 @@ async function drain(events: AsyncIterable<LegEvent>, decode?: (id: number) => s
   throw new FridayError('INTERNAL', 'generation stream ended without a final event');
 }
 
-export async function collectCompletion(events: AsyncIterable<LegEvent>, m: ChunkMeta, p: CompletionParams, decode?: (id: number) => string): Promise<Completion> {
-  const r = await drain(events, decode);
+export async function collectCompletion(batches: AsyncIterable<LegBatch>, m: ChunkMeta, p: CompletionParams, decode?: (id: number) => string): Promise<Completion> {
+  const r = await drain(batches, decode);
   return {
     ...m, object: 'text_completion', served_by: r.final.served_by, usage: r.final.usage,
     choices: [{ index: 0, text: r.text, finish_reason: apiFinish(r.final), logprobs: r.logprobs, ...(p.return_token_ids ? { token_ids: r.ids } : {}) }],
@@ -262,8 +278,8 @@ export async function collectCompletion(events: AsyncIterable<LegEvent>, m: Chun
   };
 }
 
-export async function collectChat(events: AsyncIterable<LegEvent>, m: ChunkMeta, p: ChatCompletionParams, decode?: (id: number) => string): Promise<ChatCompletion> {
-  const r = await drain(events, decode);
+export async function collectChat(batches: AsyncIterable<LegBatch>, m: ChunkMeta, p: ChatCompletionParams, decode?: (id: number) => string): Promise<ChatCompletion> {
+  const r = await drain(batches, decode);
   return {
     ...m, object: 'chat.completion', served_by: r.final.served_by, usage: r.final.usage,
     choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: apiFinish(r.final), logprobs: r.logprobs, ...(p.return_token_ids ? { token_ids: r.ids } : {}) }],
@@ -271,15 +287,44 @@ export async function collectChat(events: AsyncIterable<LegEvent>, m: ChunkMeta,
   };
 }
 
-/** Public events: the internal `lp` field removed. */
-export async function* publicEvents(events: AsyncIterable<LegEvent>): AsyncGenerator<GenerateEvent> {
-  for await (const ev of events) {
-    if (ev.done || ev.lp === undefined) yield ev;
-    else {
-      const { lp: _lp, ...rest } = ev;
-      yield rest;
-    }
-  }
+/**
+ * Public events from batches, the internal `lp` field removed. A hand-written iterator, not a
+ * generator: an event already in hand is returned without another trip through the batch source.
+ */
+export function publicEvents(batches: AsyncIterable<LegBatch>): AsyncIterable<GenerateEvent> {
+  return {
+    [Symbol.asyncIterator]() {
+      const src = batches[Symbol.asyncIterator]();
+      let batch: LegBatch = [];
+      let i = 0;
+      let ended = false;
+      const take = (): IteratorResult<GenerateEvent> => {
+        const ev = batch[i++]!;
+        if (ev.done || ev.lp === undefined) return { value: ev, done: false };
+        const { lp: _lp, ...rest } = ev;
+        return { value: rest, done: false };
+      };
+      // After the final event the source is still read to its end, so its `finally` blocks run.
+      const more = async (): Promise<IteratorResult<GenerateEvent>> => {
+        for (;;) {
+          const r = await src.next();
+          if (r.done) return { value: undefined, done: true };
+          batch = r.value;
+          i = 0;
+          if (batch.length > 0) return take();
+        }
+      };
+      return {
+        next: () => (i < batch.length ? Promise.resolve(take()) : ended ? Promise.resolve({ value: undefined, done: true }) : more()),
+        return: async () => {
+          batch = [];
+          ended = true;
+          await src.return?.();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
 }
 
 /** A GenerationStream over an async generator: consumable once, as for-await or a ReadableStream. */

@@ -17,11 +17,11 @@ import { toGenerateRequest } from '../stream/openai.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { BreakerOptions } from './breaker.js';
 import {
-  ChunkDecoder, chatChunks, completionChunks, generationStream, newMeta, publicEvents, type LegEvent,
+  ChunkDecoder, chatChunks, completionChunks, generationStream, newMeta, publicEvents, type LegBatch,
 } from './chunks.js';
 import { Endpoint, type RemoteEndpointConfig } from './endpoint.js';
 import {
-  errorFromResponse, errorFromStreamEvent, isNeutral, isRetryable, kindOf, networkError, parseRetryAfter, remoteError,
+  errorFromResponse, errorFromStreamEvent, isNeutral, isRetryable, kindOf, networkError, parseRetryAfter, remoteError, type RemoteErrorKind,
 } from './errors.js';
 import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 import type { LatencySummary } from './metrics.js';
@@ -210,9 +210,9 @@ export class RemoteEngine implements Engine {
    * The full pipeline as events: endpoint choice, retries before the first token, mid-stream
    * failover across endpoints. The router uses it as one target.
    */
-  async *stream(leg: LegRequest, options: RequestOptions = {}): AsyncGenerator<LegEvent> {
+  async *stream(leg: LegRequest, options: RequestOptions = {}): AsyncGenerator<LegBatch> {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-    const signal = options.signal ?? new AbortController().signal;
+    const signal = options.signal; // runWithFailover gives each target its own signal
     const exclude = new Set<string>();
     let first = true;
     const next = (ctx: { tokens: number; error: FridayError | undefined }): FailoverTarget | undefined => {
@@ -241,7 +241,7 @@ export class RemoteEngine implements Engine {
     return {
       name: 'remote',
       canContinue: (kind) => this.canContinue(kind, exclude),
-      open: (leg, signal) => this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, (ep, s) => this.streamFrom(ep, leg, s), (ev) => ev.done),
+      open: (leg, signal) => this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, (ep, s) => this.streamFrom(ep, leg, s), (b) => b[b.length - 1]!.done),
     };
   }
 
@@ -404,29 +404,30 @@ export class RemoteEngine implements Engine {
 
   // ------------------------------------------------------------ one HTTP exchange
 
+  /** The request body. Undefined fields are left in: JSON.stringify omits them. */
   private body(ep: Endpoint, leg: LegRequest, stream: boolean): Record<string, unknown> {
     const wantIds = stream ? ep.returnTokenIds : ep.returnTokenIds && leg.raw?.return_token_ids === true;
     const streamFields = stream ? { stream: true, stream_options: { include_usage: true } } : { stream: false };
     if (leg.kind === 'chat') {
       const { stream: _s, stream_options: _o, return_token_ids: rti, ...rest } = leg.chat!;
-      return dropUndefined({
+      return {
         ...rest, model: ep.model ?? rest.model ?? this.defaultModel, ...streamFields,
         return_token_ids: stream ? (wantIds ? true : undefined) : ep.returnTokenIds && rti ? true : undefined,
         ...(leg.continueFinal ? { continue_final_message: true, add_generation_prompt: false } : {}),
-      } as Record<string, unknown>);
+      } as Record<string, unknown>;
     }
     const g = leg.gen!;
     const { prompt: _p, stream: _s, stream_options: _o, return_token_ids: _r, ...raw } = leg.raw ?? {};
-    return dropUndefined({
+    return {
       ...raw, model: ep.model ?? (raw.model as string | undefined) ?? this.defaultModel, prompt: g.prompt, max_tokens: g.max_tokens,
       temperature: g.temperature ?? 0, top_p: g.top_p, top_k: g.top_k, min_p: g.min_p, repeat_penalty: g.repeat_penalty, seed: g.seed,
       stop: g.stop, logprobs: g.logprobs || g.top_logprobs ? true : undefined, top_logprobs: g.top_logprobs,
       ...streamFields, return_token_ids: wantIds ? true : undefined,
-    });
+    };
   }
 
   /** One streamed request on one endpoint, as events. */
-  private async *streamFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal): AsyncGenerator<LegEvent> {
+  private async *streamFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal): AsyncGenerator<LegBatch> {
     const t = this.transport ?? (await this.transportP);
     const x = this.exchange(ep, outer);
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
@@ -445,26 +446,37 @@ export class RemoteEngine implements Engine {
           const obj = parseJson(await res.text(64 << 20), ep.name);
           x.clean();
           x.disarm();
-          for (const ev of dec.fromResponse(obj)) yield ev;
+          yield dec.fromResponse(obj);
           return;
         }
         const parser = new SseParser();
         for await (const bytes of res.body) {
-          for (const sse of parser.push(bytes)) {
-            if (sawDone) continue;
-            if (sse.data === '[DONE]') {
-              sawDone = true;
-              x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', 'the stream did not end after [DONE]');
-              continue;
+          // All the events of one read go up as one batch; tokens before an error still go first.
+          let out: LegBatch | undefined;
+          let failure: unknown;
+          try {
+            for (const sse of parser.push(bytes)) {
+              if (sawDone) continue;
+              if (sse.data === '[DONE]') {
+                sawDone = true;
+                x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', 'the stream did not end after [DONE]');
+                continue;
+              }
+              if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), ep.name);
+              const evs = dec.push(parseJson(sse.data, ep.name));
+              if (evs.length > 0) out = out ? out.concat(evs) : evs;
             }
-            if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), ep.name);
-            for (const ev of dec.push(parseJson(sse.data, ep.name))) {
-              x.disarm(); // the consumer's pace is not the server's silence
-              this.tokens++;
-              yield ev;
-              x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', `no token within ${this.o.interTokenTimeoutMs} ms of the previous one`);
-            }
+          } catch (e) {
+            failure = e;
           }
+          if (out) {
+            x.disarm(); // the consumer's pace is not the server's silence
+            this.tokens += out.length;
+            yield out;
+            if (!sawDone) x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', `no token within ${this.o.interTokenTimeoutMs} ms of the previous one`);
+            else x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', 'the stream did not end after [DONE]');
+          }
+          if (failure !== undefined) throw failure;
         }
         parser.end();
         x.clean();
@@ -473,7 +485,7 @@ export class RemoteEngine implements Engine {
         if (!(sawDone && dec.finished && x.timedOut)) throw x.reason(e, true);
       }
       x.disarm();
-      yield dec.final(sawDone);
+      yield [dec.final(sawDone)];
     } finally {
       x.finish();
     }
@@ -512,10 +524,28 @@ export class RemoteEngine implements Engine {
   private exchange(ep: Endpoint, outer: AbortSignal) {
     const ac = new AbortController();
     let why: FridayError | undefined;
+    // One timer per exchange, not one per token: arm() moves a deadline; the timer, when it fires
+    // early, sleeps again until the deadline (a token stream re-arms thousands of times a second).
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let timerAt = Infinity;
+    let deadline = Infinity;
+    let expiry: { ms: number; kind: RemoteErrorKind; what: string } = { ms: 0, kind: 'timeout_first_token', what: '' };
     let clean = false;
     let timedOut = false;
     const abortWith = (e: FridayError) => { why ??= e; ac.abort(); };
+    const schedule = (at: number) => {
+      clearTimeout(timer);
+      timerAt = at;
+      timer = setTimeout(fire, Math.max(1, Math.ceil(at - performance.now())));
+    };
+    const fire = () => {
+      timer = undefined;
+      timerAt = Infinity;
+      if (deadline === Infinity) return;
+      if (performance.now() < deadline) return schedule(deadline);
+      timedOut = true;
+      abortWith(remoteError('REMOTE_UNAVAILABLE', expiry.kind, `Remote endpoint "${ep.name}": ${expiry.what}.`, { endpoint: ep.name, timeoutMs: expiry.ms }));
+    };
     const onOuter = () => abortWith(new FridayError('ABORTED', 'The request was aborted by the caller.'));
     if (outer.aborted) onOuter();
     else outer.addEventListener('abort', onOuter, { once: true });
@@ -525,10 +555,12 @@ export class RemoteEngine implements Engine {
     return {
       get timedOut() { return timedOut; },
       arm(ms: number, kind: 'timeout_first_token' | 'timeout_inter_token' | 'timeout_response', what: string) {
-        clearTimeout(timer);
-        timer = ms > 0 ? setTimeout(() => { timedOut = true; abortWith(remoteError('REMOTE_UNAVAILABLE', kind, `Remote endpoint "${ep.name}": ${what}.`, { endpoint: ep.name, timeoutMs: ms })); }, ms) : undefined;
+        if (ms <= 0) { deadline = Infinity; return; }
+        deadline = performance.now() + ms;
+        if (expiry.what !== what) expiry = { ms, kind, what };
+        if (deadline < timerAt) schedule(deadline);
       },
-      disarm() { clearTimeout(timer); timer = undefined; },
+      disarm() { deadline = Infinity; },
       clean() { clean = true; },
       async send(t: Transport, req: Parameters<Transport['request']>[1]): Promise<TransportResponse> {
         if (self.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');

@@ -20,7 +20,7 @@ import { FridayError, toFridayError } from '../api/errors.js';
 import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, Usage } from '../api/types.js';
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
-import type { ChunkKind, LegEvent } from './chunks.js';
+import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -37,7 +37,8 @@ export interface FailoverTarget {
   readonly name: string;
   /** Can this target take over a stream of this kind that already produced tokens? */
   canContinue(kind: ChunkKind): boolean;
-  open(req: LegRequest, signal: AbortSignal): AsyncIterable<LegEvent>;
+  /** Events, one at a time or in batches (see LegBatch). */
+  open(req: LegRequest, signal: AbortSignal): AsyncIterable<LegEvent | LegBatch>;
 }
 
 export interface FailoverContext {
@@ -80,7 +81,7 @@ export function shouldFailOver(e: FridayError): boolean {
 
 const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined || s === null ? [] : typeof s === 'string' ? [s] : s);
 
-export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncGenerator<LegEvent> {
+export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncGenerator<LegBatch> {
   const { signal, tokenizer } = opts;
   const kind = req.kind;
   const stops = stopsOf(kind === 'chat' ? req.chat!.stop : req.gen!.stop);
@@ -156,7 +157,7 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
       if (remaining !== undefined && remaining <= 0) {
         // Everything was generated; only the end of the stream was lost.
         const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
-        yield finalEvent(tail, 'length', count, failed?.name ?? target.name);
+        yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
         return;
       }
       const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
@@ -171,45 +172,60 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
     signal?.addEventListener('abort', onAbort, { once: true });
     let finished = false;
     try {
-      for await (const ev of target.open(legReq, ac.signal)) {
-        if (!ev.done) {
-          if (!matcher) {
-            ids.push(ev.token);
-            emitted += ev.text;
-            yield ev.index === count ? (count++, ev) : { ...ev, index: count++ };
-            continue;
-          }
-          let piece: string;
-          if (decoder && ev.token >= 0) piece = decoder.push(ev.token);
-          else {
-            if (decoder) { piece = decoder.flush() + ev.text; decoder = undefined; } // ids stopped coming: use the target's text
-            else piece = ev.text;
-          }
-          const r = matcher.push(piece);
-          ids.push(ev.token);
-          count++;
-          if (r.stopped) {
-            finished = true;
-            ac.abort(); // the target does not know our stop strings: stop it
-            yield finalEvent(r.emit, 'stop', count, target.name);
-            return;
-          }
-          emitted += r.emit;
-          yield { ...ev, text: r.emit, index: count - 1 };
+      for await (const item of target.open(legReq, ac.signal)) {
+        const batch = Array.isArray(item) ? item : [item];
+        if (!matcher && passThrough(batch, count)) {
+          // The common case (first target, tokens only, indexes already ours): the batch as it is.
+          for (const ev of batch) { ids.push((ev as LegTokenEvent).token); emitted += ev.text; }
+          count += batch.length;
+          yield batch;
           continue;
         }
-        finished = true;
-        if (!continued) {
-          yield ev;
+        const out: LegBatch = [];
+        for (const ev of batch) {
+          if (!ev.done) {
+            if (!matcher) {
+              ids.push(ev.token);
+              emitted += ev.text;
+              out.push(ev.index === count ? (count++, ev) : { ...ev, index: count++ });
+              continue;
+            }
+            let piece: string;
+            if (decoder && ev.token >= 0) piece = decoder.push(ev.token);
+            else {
+              if (decoder) { piece = decoder.flush() + ev.text; decoder = undefined; } // ids stopped coming: use the target's text
+              else piece = ev.text;
+            }
+            const r = matcher.push(piece);
+            ids.push(ev.token);
+            count++;
+            if (r.stopped) {
+              finished = true;
+              ac.abort(); // the target does not know our stop strings: stop it
+              out.push(finalEvent(r.emit, 'stop', count, target.name));
+              yield out;
+              return;
+            }
+            emitted += r.emit;
+            out.push({ ...ev, text: r.emit, index: count - 1 });
+            continue;
+          }
+          finished = true;
+          if (!continued) {
+            out.push(ev);
+            yield out;
+            return;
+          }
+          const extra = decoder ? decoder.flush() : ev.text;
+          const r = matcher!.push(extra);
+          const completion = Math.max(count, failedTokens + ev.index);
+          out.push(r.stopped
+            ? finalEvent(r.emit, 'stop', completion, ev.served_by, ev.usage)
+            : finalEvent(r.emit + matcher!.flush(), ev.finish_reason, completion, ev.served_by, ev.usage));
+          yield out;
           return;
         }
-        const extra = decoder ? decoder.flush() : ev.text;
-        const r = matcher!.push(extra);
-        const completion = Math.max(count, failedTokens + ev.index);
-        yield r.stopped
-          ? finalEvent(r.emit, 'stop', completion, ev.served_by, ev.usage)
-          : finalEvent(r.emit + matcher!.flush(), ev.finish_reason, completion, ev.served_by, ev.usage);
-        return;
+        if (out.length > 0) yield out;
       }
       throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
     } catch (e) {
@@ -224,6 +240,12 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
       if (!finished) ac.abort();
     }
   }
+}
+
+/** Token events only, numbered from `count` on: nothing to rewrite. */
+function passThrough(batch: LegBatch, count: number): boolean {
+  for (let k = 0; k < batch.length; k++) if (batch[k]!.done || batch[k]!.index !== count + k) return false;
+  return true;
 }
 
 function continuation(

@@ -19,7 +19,7 @@ import type {
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
   chatChunks, collectChat, collectCompletion, completionChunks, eventsFromChunks, generationStream, newMeta, publicEvents,
-  type LegEvent,
+  type LegBatch, type LegEvent,
 } from './chunks.js';
 import { RemoteEngine, validateChat, validateCompletion, type RemoteEngineOptions, type RemoteMetrics } from './engine.js';
 import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
@@ -283,7 +283,7 @@ export class RouterEngine implements Engine {
     return { name: 'remote', canContinue: (kind) => r.canContinue(kind), open: (leg, signal) => r.stream(leg, { signal }) };
   }
 
-  private async *openLocal(leg: LegRequest, signal: AbortSignal, reservation: { held: boolean }): AsyncGenerator<LegEvent> {
+  private async *openLocal(leg: LegRequest, signal: AbortSignal, reservation: { held: boolean }): AsyncGenerator<LegEvent | LegBatch> {
     let a: LocalCheck;
     try {
       a = await this.localFor(true);
@@ -313,7 +313,7 @@ export class RouterEngine implements Engine {
     }
   }
 
-  private async *run(leg: LegRequest, o: RouterRequestOptions = {}): AsyncGenerator<LegEvent> {
+  private async *run(leg: LegRequest, o: RouterRequestOptions = {}): AsyncGenerator<LegBatch> {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The engine is closed.');
     throwIfAborted(o.signal);
     const reservation = { held: false };

@@ -15,6 +15,7 @@
 //   error-event=N    after N tokens, send `data: {"error": …}` and end the stream
 //   ping             a `: ping` comment before every token
 //   split            write every event in small pieces, across separate writes
+//   burst            the whole stream in one write (the client reads many events at once)
 //   crlf             CRLF line endings
 //   no-ids           never return token ids
 //   no-done          end without `data: [DONE]`
@@ -154,6 +155,7 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
     res.on('close', () => { closed = true; });
     try {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      if (d.has('burst')) res.cork(); // res.end() uncorks: one write
       const nl = d.has('crlf') ? '\r\n' : '\n';
       const write = async (s: string) => {
         if (closed) return;
@@ -169,7 +171,7 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
       const malformed = d.has('malformed') ? Number(d.get('malformed') || 0) : -1;
       const errorAt = d.has('error-event') ? Number(d.get('error-event')) : -1;
       const [gapAt, gapMs] = d.has('gap') ? d.get('gap')!.split(':').map(Number) as [number, number] : [-1, 0];
-      const delay = d.has('delay') ? Number(d.get('delay')) : opts.tokenDelayMs ?? 0;
+      const delay = d.has('burst') ? -1 : d.has('delay') ? Number(d.get('delay')) : opts.tokenDelayMs ?? 0;
       if (d.has('stall')) await pings(Number(d.get('stall')));
       if (chat) await event({ ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
       for (let i = 0; i <= tokens.length; i++) {
@@ -185,7 +187,7 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
         await event(chat
           ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tokenText(t) }, finish_reason: null, ...ids }] }
           : { ...meta, object: 'text_completion', choices: [{ index: 0, text: tokenText(t), finish_reason: null, ...ids }] });
-        await sleep(delay);
+        if (delay >= 0) await sleep(delay);
       }
       await event(chat
         ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'length' }] }

@@ -227,6 +227,23 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(b.final?.served_by).toBe('B');
   });
 
+  it('many events in one read: the same tokens; tokens read before a malformed event or an error event still arrive first', async () => {
+    const whole = await run(engine({ endpoints: [ep('burst')] }), { prompt: 'ab', max_tokens: 12 });
+    expect(whole.error).toBeUndefined();
+    expect(whole.tokens).toEqual(expectedTokens('ab', 12));
+    expect(whole.final).toMatchObject({ index: 12, finish_reason: 'length', served_by: 'burst' });
+
+    const two = engine({ endpoints: [ep('burst,malformed=3'), { url: s.url, name: 'B' }] });
+    const b = await run(two, { prompt: 'ab', max_tokens: 6 });
+    expect(b.tokens).toEqual(expectedTokens('ab', 6));
+    expect(b.final?.served_by).toBe('B');
+    expect(two.metrics().failovers).toBe(1);
+
+    const e = await run(engine({ endpoints: [ep('burst,error-event=4')] }), { prompt: 'ab', max_tokens: 8 });
+    expect(e.tokens).toEqual(expectedTokens('ab', 4));
+    expect(e.error).toMatchObject({ code: 'REMOTE_HTTP_5XX', details: { tokens: 4 } });
+  });
+
   it('an error event mid-stream becomes REMOTE_HTTP_5XX with the server\'s code', async () => {
     const r = engine({ endpoints: [ep('error-event=2')] });
     const o = await run(r, { prompt: 'ab', max_tokens: 5 });

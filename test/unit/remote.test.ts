@@ -194,10 +194,12 @@ function fake(name: string, o: { failAfter?: number; code?: FridayError['code'];
   };
 }
 
-async function drain(it: AsyncIterable<LegEvent | GenerateEvent>) {
-  const out = { tokens: [] as number[], indexes: [] as number[], text: '', final: undefined as Extract<GenerateEvent, { done: true }> | undefined, error: undefined as FridayError | undefined };
+/** Drains events or batches of events (runWithFailover yields batches; a batch is never empty). */
+async function drain(it: AsyncIterable<LegEvent | GenerateEvent | LegEvent[]>) {
+  const out = { tokens: [] as number[], indexes: [] as number[], text: '', batches: 0, final: undefined as Extract<GenerateEvent, { done: true }> | undefined, error: undefined as FridayError | undefined };
   try {
-    for await (const ev of it) {
+    for await (const item of it) for (const ev of Array.isArray(item) ? item : [item]) {
+      if (ev === item || (item as LegEvent[])[0] === ev) out.batches++;
       out.text += ev.text;
       if (ev.done) out.final = ev;
       else { out.tokens.push(ev.token); out.indexes.push(ev.index); }

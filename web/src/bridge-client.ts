@@ -7,7 +7,7 @@ import type {
   EngineStats, GenerateEvent, GenerateRequest, GenerationStream, RequestOptions,
 } from '../../src/api/types.js';
 import type { ByteSource } from '../../src/model/source/types.js';
-import { collectCompletion, completionChunks, generationStream, newMeta } from '../../src/remote/chunks.js';
+import { batched, collectCompletion, completionChunks, generationStream, newMeta } from '../../src/remote/chunks.js';
 import { BRIDGE_GLOBAL, LIMITS, type BridgeResult, type FridayBridge, type ModelFileInfo, type RemoteStreamMessage } from '../../electron/lib/bridge-types.js';
 
 export type { FridayBridge, ModelFileInfo } from '../../electron/lib/bridge-types.js';
@@ -169,7 +169,7 @@ export class BridgeRemoteEngine implements Engine {
   }
 
   private async completionCreate(p: CompletionParams, o?: RequestOptions): Promise<AsyncIterable<CompletionChunk> | Completion> {
-    const events = this.generate({ ...p, prompt: p.prompt }, o);
+    const events = batched(this.generate({ ...p, prompt: p.prompt }, o));
     const m = newMeta('completion', p.model ?? this.info.model);
     return p.stream ? completionChunks(events, m, p) : collectCompletion(events, m, p);
   }
