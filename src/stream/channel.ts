@@ -1,7 +1,24 @@
 // A single-consumer async queue with a bound: the producer (the engine loop) never awaits it, so a
 // slow consumer cannot stall other sequences. When the bound is exceeded the owner is told
 // (`onOverflow`) and decides: the local engine pauses the sequence until the consumer catches up.
+// The worker's main-thread streams (src/worker/remote-stream.ts) are this queue too, unbounded,
+// returning credit from `onTake`.
 import { FridayError } from '../api/errors.js';
+import { iteratorToReadableStream } from './readable.js';
+
+export interface ChannelHooks {
+  /** The buffer reached `capacity` (once, until it drains). */
+  onOverflow?: () => void;
+  /** After an overflow, the buffer fell below half of `capacity`. */
+  onDrain?: () => void;
+  /** The consumer stopped early (break, ReadableStream cancel) while the channel was open. */
+  onCancel?: () => void;
+  /**
+   * The consumer took one item while the channel was open. Not called for items read after
+   * close()/fail(): the producer sends nothing more, so there is nobody to tell.
+   */
+  onTake?: () => void;
+}
 
 export class Channel<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
@@ -14,8 +31,13 @@ export class Channel<T> implements AsyncIterable<T> {
 
   constructor(
     readonly capacity = 256,
-    private readonly hooks: { onOverflow?: () => void; onDrain?: () => void; onCancel?: () => void } = {},
+    private readonly hooks: ChannelHooks = {},
   ) {}
+
+  /** No more items will arrive: closed, failed or cancelled by the consumer. */
+  get settled(): boolean {
+    return this.closed;
+  }
 
   get size(): number {
     return this.items.length;
@@ -30,6 +52,7 @@ export class Channel<T> implements AsyncIterable<T> {
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = this.failWaiter = undefined;
+      this.hooks.onTake?.();
       w({ value: item, done: false });
       return;
     }
@@ -49,10 +72,15 @@ export class Channel<T> implements AsyncIterable<T> {
     }
   }
 
-  fail(e: unknown): void {
+  /**
+   * Fails the stream. Items already queued are delivered first (they were produced), unless
+   * `discard`: an aborting caller wants the stream to end at its next read.
+   */
+  fail(e: unknown, discard = false): void {
     if (this.closed) return;
     this.error = e;
     this.closed = true;
+    if (discard) this.items.length = 0;
     if (this.failWaiter) {
       const f = this.failWaiter;
       this.waiter = this.failWaiter = undefined;
@@ -67,6 +95,7 @@ export class Channel<T> implements AsyncIterable<T> {
         this.overflowed = false;
         this.hooks.onDrain?.();
       }
+      if (!this.closed) this.hooks.onTake?.();
       return Promise.resolve({ value, done: false });
     }
     if (this.error !== undefined) return Promise.reject(this.error);
@@ -93,20 +122,6 @@ export class Channel<T> implements AsyncIterable<T> {
   }
 
   toReadableStream(): ReadableStream<T> {
-    const it = this[Symbol.asyncIterator]();
-    return new ReadableStream<T>({
-      async pull(controller) {
-        try {
-          const r = await it.next();
-          if (r.done) controller.close();
-          else controller.enqueue(r.value);
-        } catch (e) {
-          controller.error(e);
-        }
-      },
-      async cancel() {
-        await it.return?.();
-      },
-    });
+    return iteratorToReadableStream(this[Symbol.asyncIterator]());
   }
 }

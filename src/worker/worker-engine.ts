@@ -102,7 +102,7 @@ export class WorkerEngine implements Engine {
       onMessage: (m) => {
         if (m.type === 'event') {
           stream.push(m.event);
-          if (m.event.done) { this.link.settle(id); stream.end(); }
+          if (m.event.done) { this.link.settle(id); stream.close(); }
         } else if (m.type === 'error') {
           this.link.settle(id);
           stream.fail(FridayError.fromJSON(m.error));
@@ -135,7 +135,7 @@ export class WorkerEngine implements Engine {
           if (m.type === 'result') {
             if (stream) { accepted = true; resolve(stream); } else { this.link.settle(id); resolve(m.value); }
           } else if (m.type === 'chunk') stream?.push(m.chunk);
-          else if (m.type === 'end') { this.link.settle(id); stream?.end(); }
+          else if (m.type === 'end') { this.link.settle(id); stream?.close(); }
           else if (m.type === 'error') { this.link.settle(id); fail(FridayError.fromJSON(m.error)); }
         },
         fail,

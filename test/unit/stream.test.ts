@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StopMatcher } from '../../src/stream/stop.js';
 import { Channel } from '../../src/stream/channel.js';
+import { iteratorToReadableStream } from '../../src/stream/readable.js';
 
 function feed(stops: string[], pieces: string[]): { out: string; stopped: boolean } {
   const m = new StopMatcher(stops);
@@ -64,5 +65,54 @@ describe('Channel', () => {
     expect((await reader.read()).value).toBe(1);
     await reader.cancel();
     expect(cancelled).toBe(true);
+  });
+  it('reports takes only while open, and fail(e, discard) drops what is queued', async () => {
+    let taken = 0;
+    const c = new Channel<number>(8, { onTake: () => { taken++; } });
+    const it = c[Symbol.asyncIterator]();
+    const pending = it.next(); // handed over directly by push
+    c.push(1); c.push(2); c.push(3);
+    expect((await pending).value).toBe(1);
+    expect((await it.next()).value).toBe(2);
+    expect(taken).toBe(2);
+    expect(c.settled).toBe(false);
+    c.close();
+    expect(c.settled).toBe(true);
+    expect((await it.next()).value).toBe(3); // read after close: nobody to tell
+    expect(taken).toBe(2);
+    const d = new Channel<number>();
+    d.push(1);
+    d.fail(new Error('aborted'), true);
+    await expect(d[Symbol.asyncIterator]().next()).rejects.toThrow('aborted');
+  });
+});
+
+describe('iteratorToReadableStream', () => {
+  it('reads ahead only as the strategy allows, and cancel calls return()', async () => {
+    const pulled: number[] = [];
+    let returned = 0;
+    const counter = (): AsyncIterator<number> => {
+      let n = 0;
+      return {
+        next: async () => { pulled.push(++n); return { value: n, done: false }; },
+        return: async () => { returned++; return { value: undefined, done: true }; },
+      };
+    };
+    const lazy = iteratorToReadableStream(counter(), { highWaterMark: 0 }).getReader();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pulled).toEqual([]);
+    expect((await lazy.read()).value).toBe(1);
+    await lazy.cancel();
+    expect(returned).toBe(1);
+    pulled.length = 0;
+    const eager = iteratorToReadableStream(counter()).getReader(); // WHATWG default: one item ahead
+    await new Promise((r) => setTimeout(r, 5));
+    expect(pulled).toEqual([1]);
+    await eager.cancel();
+    expect(returned).toBe(2);
+  });
+  it('errors the stream when next() rejects', async () => {
+    const it: AsyncIterator<number> = { next: () => Promise.reject(new Error('broken')) };
+    await expect(iteratorToReadableStream(it).getReader().read()).rejects.toThrow('broken');
   });
 });

@@ -81,7 +81,7 @@ describe('RemoteStream', () => {
     const it = s[Symbol.asyncIterator]();
     await it.next(); await it.next(); await it.next();
     expect(credits).toEqual([2]);
-    s.end();
+    s.close();
     expect((await it.next()).value).toBe(3);
     expect((await it.next()).done).toBe(true);
     expect(credits).toEqual([2]);
