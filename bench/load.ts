@@ -1,10 +1,13 @@
 // Model load speed and memory (a benchmark, not a test): for synthetic Q8_0 models of 64 MiB,
 // 256 MiB and 1 GiB generated into a temp dir, the time to the first token, against the time to
-// simply read the same file's bytes in the same run (goal: load <= 1.3x read), and the peak JS
-// heap and ArrayBuffer memory during the load.
-//   cold: a fresh device, so pipeline compilation is included (on SwiftShader it dominates);
-//   warm: a device whose pipelines are already compiled: streaming, allocation and one step.
+// simply read the same bytes from the same source in the same run (goal: load <= 1.3x read), and
+// the peak JS heap and ArrayBuffer memory during the load.
+//   file, cold: a fresh device, so pipeline compilation is included (on SwiftShader it dominates);
+//   file, warm: a device whose pipelines are already compiled: streaming, allocation and one step;
+//   url, warm: the same file from an HTTP server on 127.0.0.1 in another process, unthrottled and
+//   throttled to FRIDAY_BENCH_LOAD_MIBPS (default 100 MiB/s, a fast home connection).
 // FRIDAY_BENCH_LOAD_MIB=64,256 limits the sizes.
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +16,15 @@ import type { LoadPhase, LoadProgress } from '../src/engine/load-progress.js';
 import { LoadedModel, type LoadOptions } from '../src/engine/model.js';
 import { generateSolo } from '../src/engine/solo.js';
 import { FileSource } from '../src/model/source/file.js';
+import type { ByteSource } from '../src/model/source/types.js';
+import { streamBytes } from '../src/model/source/stream.js';
+import { UrlSource } from '../src/model/source/url.js';
 import { acquireDevice } from '../src/platform/gpu.js';
 import { layersFor, writeSyntheticModel, type SynthSpec } from '../scripts/lib/synth.js';
 
 const MiB = 2 ** 20;
 const SIZES_MIB = (process.env.FRIDAY_BENCH_LOAD_MIB ?? '64,256,1024').split(',').map(Number);
+const THROTTLE_MIBPS = Number(process.env.FRIDAY_BENCH_LOAD_MIBPS ?? 100);
 // TinyLlama-like proportions at a quarter of the width; every size shares these shapes (and so
 // its pipelines), only the layer count changes.
 const SHAPE: Omit<SynthSpec, 'layers'> = { dim: 1024, ffnDim: 2816, heads: 8, kvHeads: 4, vocab: 8192, dtype: 'Q8_0', seed: 1, contextLength: 2048 };
@@ -47,12 +54,16 @@ async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number;
   }
 }
 
-/** Reads every byte of the file with the loader's own chunking and read-ahead, doing nothing else. */
-async function readOnly(path: string): Promise<number> {
-  const src = await FileSource.open(path);
+type Open = () => Promise<ByteSource>;
+const fileAt = (path: string): Open => () => FileSource.open(path);
+const urlAt = (url: string): Open => () => UrlSource.open(url);
+
+/** Reads every byte with the source's own chunking and read-ahead, doing nothing else. */
+async function readOnly(open: Open): Promise<number> {
+  const src = await open();
   let sum = 0;
   try {
-    for await (const c of src.stream(0, src.size)) sum += c[0]!; // touch it
+    for await (const c of streamBytes(src, 0, src.size)) sum += c[0]!; // touch it, as the loader reads
   } finally {
     await src.close();
   }
@@ -68,8 +79,8 @@ interface FirstToken {
 }
 
 /** Load, then generate one token from BOS; returns the timings. */
-async function firstToken(path: string, opts: LoadOptions): Promise<FirstToken> {
-  const src = await FileSource.open(path);
+async function firstToken(open: Open, opts: LoadOptions): Promise<FirstToken> {
+  const src = await open();
   const at: Partial<Record<LoadPhase, number>> = {};
   try {
     const t0 = performance.now();
@@ -94,6 +105,27 @@ async function firstToken(path: string, opts: LoadOptions): Promise<FirstToken> 
 const round = (x: number) => Math.round(x * 10) / 10;
 const roundPeak = (p: Peak): Peak => ({ heapMiB: round(p.heapMiB), arrayBuffersMiB: round(p.arrayBuffersMiB) });
 
+/** The model server in its own process; resolves with the model's URL and a stop function. */
+async function serveInChild(path: string, bytesPerSecond: number): Promise<{ url: string; stop: () => void }> {
+  const child = fork(new URL('./model-server-proc.ts', import.meta.url).pathname, [path, String(bytesPerSecond)], { execArgv: ['--import', 'tsx'] });
+  const url = await new Promise<string>((res, rej) => {
+    child.once('message', (m: { url: string }) => res(m.url));
+    child.once('exit', (code) => rej(new Error(`model server exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill() };
+}
+
+/** Plain read, then a warm load to the first token, from the same source. */
+async function warmFrom(open: Open, bytes: number, gpu: GpuContext) {
+  const read = await measure(() => readOnly(open));
+  const warm = await firstToken(open, { gpu });
+  return {
+    readMs: round(read.ms), readMiBps: round(bytes / MiB / (read.ms / 1000)), ...warm,
+    loadToRead: round(warm.loadMs / read.ms), streamToRead: round(warm.phases.streamMs / read.ms),
+    streamMiBps: round(bytes / MiB / (warm.phases.streamMs / 1000)),
+  };
+}
+
 export async function benchLoad(): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), 'friday-bench-load-'));
   const warmGpu = new GpuContext(await acquireDevice());
@@ -104,16 +136,19 @@ export async function benchLoad(): Promise<unknown> {
       const layers = layersFor(mib * MiB, SHAPE);
       const gen = await measure(() => writeSyntheticModel(path, { ...SHAPE, layers }));
       const bytes = statSync(path).size;
-      const read = await measure(() => readOnly(path));
-      const cold = await firstToken(path, {});
-      if (rows.length === 0) await firstToken(path, { gpu: warmGpu }); // compiles warmGpu's pipelines; every size shares them
-      const warm = await firstToken(path, { gpu: warmGpu });
-      const ratios = (f: FirstToken) => ({ loadToRead: round(f.loadMs / read.ms), streamToRead: round(f.phases.streamMs / read.ms) });
+      const read = await measure(() => readOnly(fileAt(path)));
+      const cold = await firstToken(fileAt(path), {});
+      if (rows.length === 0) await firstToken(fileAt(path), { gpu: warmGpu }); // compiles warmGpu's pipelines; every size shares them
+      const file = await warmFrom(fileAt(path), bytes, warmGpu);
+      const fast = await serveInChild(path, 0);
+      const url = await warmFrom(urlAt(fast.url), bytes, warmGpu).finally(fast.stop);
+      const slow = await serveInChild(path, THROTTLE_MIBPS * MiB);
+      const throttled = await warmFrom(urlAt(slow.url), bytes, warmGpu).finally(slow.stop);
       const row = {
         targetMiB: mib, fileMiB: round(bytes / MiB), layers, generateMs: round(gen.ms),
         readMs: round(read.ms), readMiBps: round(bytes / MiB / (read.ms / 1000)),
-        cold: { ...cold, ...ratios(cold) },
-        warm: { ...warm, ...ratios(warm), streamMiBps: round(bytes / MiB / (warm.phases.streamMs / 1000)) },
+        cold: { ...cold, loadToRead: round(cold.loadMs / read.ms) },
+        warm: { file, url, [`url_${THROTTLE_MIBPS}MiBps`]: throttled },
       };
       console.error(JSON.stringify(row));
       rows.push(row);
@@ -123,5 +158,5 @@ export async function benchLoad(): Promise<unknown> {
     warmGpu.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { shape: SHAPE, load: LOAD, goal: 'load time <= 1.3x the plain read time of the same file (warm: pipelines already compiled)', rows };
+  return { shape: SHAPE, load: LOAD, throttleMiBps: THROTTLE_MIBPS, goal: 'load time <= 1.3x the plain read time of the same bytes from the same source (warm: pipelines already compiled)', rows };
 }

@@ -101,7 +101,13 @@ async function pump(res: ServerResponse, path: string, start: number, stopAt: nu
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       let c = chunk;
       if (entry.sent + c.byteLength > drop) c = c.subarray(0, Math.max(0, drop - entry.sent));
-      if (c.byteLength > 0 && !res.write(c)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      if (c.byteLength > 0 && !res.write(c)) {
+        await new Promise<void>((r) => {
+          const done = () => { res.off('drain', done); res.off('close', done); r(); };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
       entry.sent += c.byteLength;
       if (entry.sent >= drop) {
         res.socket?.destroy(); // a dropped connection, mid-body

@@ -16,7 +16,7 @@ import { RopeKernel, buildRopeTable } from '../gpu/kernels/rope.js';
 import { MAX_LOGPROBS, SampleKernel } from '../gpu/kernels/sample.js';
 import { SwigluKernel } from '../gpu/kernels/swiglu.js';
 import type { LlamaConfig } from '../model/config.js';
-import type { GpuTensor, GpuWeights } from '../model/weights.js';
+import type { GpuTensor, GpuWeights, WeightInfo } from '../model/weights.js';
 import type { Activations, ForwardOptions } from './forward.js';
 import type { KvCache } from './kv-cache.js';
 
@@ -38,7 +38,7 @@ export const SAMPLE_WINDOW = 64;
 export type StepMode = 'ids' | 'logits' | 'sample' | 'sample+logprobs';
 
 /** Pipeline key of part `i` of a layer matmul weight: shapes (and part ranges) shared across layers. */
-function matmulKey(t: GpuTensor, i: number): string {
+function matmulKey(t: WeightInfo, i: number): string {
   const p = t.parts[i]!;
   return `mm.${t.type}.${t.dims[0]}x${t.dims[1]}` + (t.parts.length > 1 ? `.rows${p.rowStart}+${p.rowCount}` : '');
 }
@@ -47,8 +47,8 @@ function matmulKey(t: GpuTensor, i: number): string {
 export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: LlamaConfig, w: GpuWeights, kv: KvCache, o: ForwardOptions): Promise<Kernels> {
   const kvShape = { headDim: c.headDim, nHeads: c.nHeads, nKvHeads: c.nKvHeads, pageSize: kv.shape.pageSize, maxPagesPerSeq: kv.shape.maxPagesPerSeq, kvF16: kv.shape.dtype === 'f16' };
   const dot4 = gpu.features.dot4I8Packed;
-  const out = c.tiedEmbeddings ? w.get('token_embd.weight') : w.get('output.weight');
-  const layerQ8 = (mats: readonly string[]) => Array.from({ length: c.nLayers }, (_, l) => mats.some((m) => needsQ8Activations(w.get(`blk.${l}.${m}.weight`).type))).some(Boolean);
+  const out = c.tiedEmbeddings ? w.info('token_embd.weight') : w.info('output.weight');
+  const layerQ8 = (mats: readonly string[]) => Array.from({ length: c.nLayers }, (_, l) => mats.some((m) => needsQ8Activations(w.info(`blk.${l}.${m}.weight`).type))).some(Boolean);
   const jobs: Record<string, Promise<unknown>> = {
     norm: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'tokens' }),
     normOut: RmsNormKernel.create(cache, { dim: c.dim, eps: c.normEps, rows: 'out' }),
@@ -65,7 +65,7 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
   };
   // A weight split by rows (larger than one binding) gets one pipeline per part: each part is its
   // own buffer, and writes its own range of output columns (matmul) or of token rows (embedding).
-  const embd = w.get('token_embd.weight');
+  const embd = w.info('token_embd.weight');
   embd.parts.forEach((p, i) => {
     jobs[`embed.${i}`] = EmbeddingKernel.create(cache, { dtype: embd.type, dim: c.dim, vocab: c.vocabSize, rowStart: p.rowStart, rowCount: p.rowCount });
   });
@@ -79,7 +79,7 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
   // One matmul pipeline per distinct (dtype, shape); layers share them.
   for (let l = 0; l < c.nLayers; l++) {
     for (const m of LAYER_MATS) {
-      const t = w.get(`blk.${l}.${m}.weight`);
+      const t = w.info(`blk.${l}.${m}.weight`);
       t.parts.forEach((p, i) => {
         jobs[matmulKey(t, i)] ??= MatmulKernel.create(cache, { dtype: t.type, k: t.dims[0]!, n: p.rowCount, nOffset: p.rowStart, yStride: t.dims[1]!, rows: 'tokens', dot4 });
       });

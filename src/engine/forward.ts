@@ -69,9 +69,19 @@ export class ForwardPass {
 
   private readonly packed = { params: new ArrayBuffer(0), recent: new Uint32Array(0) };
 
-  /** Compiles every pipeline (in parallel) and creates every buffer and bind group, once. */
-  static async create(gpu: GpuContext, cache: PipelineCache, cfg: LlamaConfig, weights: GpuWeights, kv: KvCache, opts: ForwardOptions): Promise<ForwardPass> {
+  /**
+   * Compiles every pipeline (in parallel) and creates every buffer and bind group, once. Pipelines
+   * need only the weights' header info; the bind groups wait for `weightsReady` (the upload, which
+   * creates the weight buffers as their bytes arrive).
+   */
+  static async create(gpu: GpuContext, cache: PipelineCache, cfg: LlamaConfig, weights: GpuWeights, kv: KvCache, opts: ForwardOptions, weightsReady?: Promise<unknown>): Promise<ForwardPass> {
     const kernels = await compileKernels(gpu, cache, cfg, weights, kv, opts);
+    try {
+      await weightsReady;
+    } catch (e) {
+      kernels.destroy();
+      throw e;
+    }
     const act = createActivations(gpu, cfg, opts);
     const stepUniform = new StepUniform(gpu);
     try {
@@ -80,6 +90,7 @@ export class ForwardPass {
     } catch (e) {
       destroyActivations(gpu, act);
       stepUniform.destroy();
+      kernels.destroy();
       throw e;
     }
   }

@@ -234,7 +234,7 @@ export class LoadedModel {
     const forwardOpts = { maxBatchTokens: opts.maxBatchTokens ?? 128, maxOut: opts.maxSeqs ?? 1 };
     // A caller's context keeps its pipelines: loading again on it compiles only what is new.
     const pipelines = res.ownsGpu ? new PipelineCache(gpu) : (sharedPipelines.get(gpu) ?? sharedPipelines.set(gpu, new PipelineCache(gpu)).get(gpu)!);
-    const compiled = res.adoptForward(ForwardPass.create(gpu, pipelines, config, weights, res.kv!, forwardOpts));
+    const compiled = res.adoptForward(ForwardPass.create(gpu, pipelines, config, weights, res.kv!, forwardOpts, res.upload));
     compiled.catch(() => {}); // awaited below; after a failure its result is destroyed on arrival
     await untilAborted(Promise.all([res.upload.then(() => progress.phase('compile')), compiled]), opts.signal);
     return res.forward!;

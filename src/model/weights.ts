@@ -1,6 +1,8 @@
-// Weight tensors on the GPU in their compact GGUF form. plan() validates every tensor and creates
-// its buffers from the header alone (so pipelines can compile while bytes are still arriving);
-// stream() then writes the bytes as they arrive, in file order, from one sequential read.
+// Weight tensors on the GPU in their compact GGUF form. plan() validates every tensor and splits it
+// from the header alone (so pipelines can compile while bytes are still arriving); stream() then
+// creates each tensor's buffers just before its bytes arrive and writes them as they come, in file
+// order, from one sequential read. Creating a buffer is not free (on a CPU adapter it is first-touch
+// memory), so it overlaps the read instead of preceding it.
 // A tensor larger than one storage binding (or one buffer) is split by rows over several buffers;
 // the kernels take one part per dispatch (matmul nOffset/yStride, embedding rowStart/rowCount).
 import { FridayError, throwIfAborted } from '../api/errors.js';
@@ -10,8 +12,7 @@ import type { GGUFFile, GGUFTensorInfo } from './gguf/types.js';
 import { streamBytes } from './source/stream.js';
 import type { ByteSource } from './source/types.js';
 
-export interface GpuTensorPart {
-  buffer: GPUBuffer;
+export interface WeightPartInfo {
   /** Rows (ggml dims[1] and up, flattened) this part holds: rowStart .. rowStart + rowCount. */
   rowStart: number;
   rowCount: number;
@@ -20,15 +21,24 @@ export interface GpuTensorPart {
   byteSize: number;
 }
 
-export interface GpuTensor {
+/** What is known of a weight from the header: enough to pick and compile its kernels. */
+export interface WeightInfo {
   name: string;
   type: number;
   /** ggml order: dims[0] is the row length. */
   dims: number[];
   byteSize: number;
+  /** One part per buffer, split by rows; a single part unless the tensor exceeds a binding. */
+  parts: WeightPartInfo[];
+}
+
+export interface GpuTensorPart extends WeightPartInfo {
+  buffer: GPUBuffer;
+}
+
+export interface GpuTensor extends WeightInfo {
   /** The first (usually only) part's buffer: raw GGUF bytes viewed as array<u32> in WGSL. */
   buffer: GPUBuffer;
-  /** One part per buffer, split by rows; a single part unless the tensor exceeds a binding. */
   parts: GpuTensorPart[];
 }
 
@@ -54,7 +64,7 @@ export interface UploadOptions {
   inflightBytes?: number;
 }
 
-type PartPlan = Omit<GpuTensorPart, 'buffer'>;
+type PartPlan = WeightPartInfo;
 
 /** How a tensor is split so each part (padded to 4 bytes) fits `limits`; throws if it can't be. */
 export function planParts(t: Pick<GGUFTensorInfo, 'name' | 'dims' | 'byteSize'>, limits: PartLimits): PartPlan[] {
@@ -121,8 +131,19 @@ class PartWriter {
 }
 
 export class GpuWeights {
-  private constructor(private readonly gpu: GpuContext, readonly tensors: Map<string, GpuTensor>) {}
+  /** Tensors whose buffers exist (created as the stream reaches them). */
+  readonly tensors = new Map<string, GpuTensor>();
 
+  private constructor(private readonly gpu: GpuContext, private readonly infos: Map<string, WeightInfo>) {}
+
+  /** A weight's dtype, shape and split, known from the header (before any byte is uploaded). */
+  info(name: string): WeightInfo {
+    const t = this.infos.get(name);
+    if (!t) throw new FridayError('INTERNAL', `weight ${name} is not in the model`);
+    return t;
+  }
+
+  /** A weight with its buffers: only once stream() has reached it. */
   get(name: string): GpuTensor {
     const t = this.tensors.get(name);
     if (!t) throw new FridayError('INTERNAL', `weight ${name} was not uploaded`);
@@ -131,7 +152,7 @@ export class GpuWeights {
 
   get totalBytes(): number {
     let n = 0;
-    for (const t of this.tensors.values()) n += t.byteSize;
+    for (const t of this.infos.values()) n += t.byteSize;
     return n;
   }
 
@@ -140,19 +161,25 @@ export class GpuWeights {
     this.tensors.clear();
   }
 
-  /** Checks every tensor, then creates all weight buffers (split where needed); no bytes yet. */
+  /** Checks every tensor (dtype, split to fit `limits`); creates nothing yet. */
   static plan(gpu: GpuContext, gguf: GGUFFile, limits: PartLimits = partLimits(gpu)): GpuWeights {
-    const plans = gguf.tensors.map((info) => {
-      assertGpuType(info.type, info.name);
-      return { info, parts: planParts(info, limits) };
-    });
-    const weights = new GpuWeights(gpu, new Map());
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-    for (const { info, parts: plan } of plans) {
-      const parts = plan.map((p, i) => ({ ...p, buffer: gpu.createBuffer(plan.length > 1 ? `${info.name}[${i}]` : info.name, p.byteSize, usage) }));
-      weights.tensors.set(info.name, { name: info.name, type: info.type, dims: info.dims, byteSize: info.byteSize, buffer: parts[0]!.buffer, parts });
+    const infos = new Map<string, WeightInfo>();
+    for (const t of gguf.tensors) {
+      assertGpuType(t.type, t.name);
+      infos.set(t.name, { name: t.name, type: t.type, dims: t.dims, byteSize: t.byteSize, parts: planParts(t, limits) });
     }
-    return weights;
+    return new GpuWeights(gpu, infos);
+  }
+
+  /** Creates a weight's buffers (one per part). */
+  private materialize(name: string): GpuTensor {
+    const info = this.info(name);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+    const n = info.parts.length;
+    const parts = info.parts.map((p, i) => ({ ...p, buffer: this.gpu.createBuffer(n > 1 ? `${name}[${i}]` : name, p.byteSize, usage) }));
+    const t: GpuTensor = { ...info, buffer: parts[0]!.buffer, parts };
+    this.tensors.set(name, t);
+    return t;
   }
 
   /** plan() + stream(): every buffer is destroyed if the upload fails or is aborted. */
@@ -174,28 +201,32 @@ export class GpuWeights {
    * staging copies stay bounded too. Read-ahead is the source's (see ByteSource.stream).
    */
   async stream(src: ByteSource, gguf: GGUFFile, opts: UploadOptions = {}): Promise<void> {
-    const order = [...gguf.tensors].sort((a, b) => a.offset - b.offset).map((t) => ({ info: t, gpu: this.get(t.name) }));
-    const p: UploadProgress = { bytesDone: 0, bytesTotal: order.reduce((s, t) => s + t.info.byteSize, 0), tensorsDone: 0, tensorsTotal: order.length };
+    const order = [...gguf.tensors].sort((a, b) => a.offset - b.offset);
+    const p: UploadProgress = { bytesDone: 0, bytesTotal: order.reduce((s, t) => s + t.byteSize, 0), tensorsDone: 0, tensorsTotal: order.length };
     if (order.length === 0) return;
     const queue = this.gpu.device.queue;
     const fenceEvery = (opts.inflightBytes ?? 32 << 20) / 2;
     let fence: Promise<void> | undefined, sinceFence = 0;
-    let ti = 0, pi = 0, writer = new PartWriter(queue, order[0]!.gpu.parts[0]!.buffer);
-    const start = order[0]!.info.offset, end = order[order.length - 1]!.info.offset + order[order.length - 1]!.info.byteSize;
+    let ti = 0, pi = 0;
+    let cur: GpuTensor | undefined; // the tensor being written; its buffers exist
+    let writer: PartWriter | undefined;
+    const start = order[0]!.offset, end = order[order.length - 1]!.offset + order[order.length - 1]!.byteSize;
     let pos = start;
     for await (const chunk of streamBytes(src, start, end, { signal: opts.signal, chunkBytes: opts.chunkBytes })) {
       throwIfAborted(opts.signal);
       let view = chunk;
       while (view.byteLength > 0 && ti < order.length) {
         const t = order[ti]!;
-        if (pos < t.info.offset) { // alignment padding between tensors
-          const skip = Math.min(t.info.offset - pos, view.byteLength);
+        if (pos < t.offset) { // alignment padding between tensors
+          const skip = Math.min(t.offset - pos, view.byteLength);
           view = view.subarray(skip);
           pos += skip;
           continue;
         }
-        const part = t.gpu.parts[pi]!;
-        const partEnd = t.info.offset + part.byteOffset + part.byteSize;
+        cur ??= this.materialize(t.name);
+        writer ??= new PartWriter(queue, cur.parts[pi]!.buffer);
+        const part = cur.parts[pi]!;
+        const partEnd = t.offset + part.byteOffset + part.byteSize;
         const n = Math.min(view.byteLength, partEnd - pos);
         writer.write(view.subarray(0, n));
         view = view.subarray(n);
@@ -203,8 +234,8 @@ export class GpuWeights {
         p.bytesDone += n;
         if (pos < partEnd) continue;
         writer.finish();
-        if (++pi === t.gpu.parts.length) [ti, pi, p.tensorsDone] = [ti + 1, 0, p.tensorsDone + 1];
-        if (ti < order.length) writer = new PartWriter(queue, order[ti]!.gpu.parts[pi]!.buffer);
+        writer = undefined;
+        if (++pi === cur.parts.length) [ti, pi, cur, p.tensorsDone] = [ti + 1, 0, undefined, p.tensorsDone + 1];
       }
       opts.onProgress?.(p);
       if ((sinceFence += chunk.byteLength) >= fenceEvery) {
@@ -216,7 +247,7 @@ export class GpuWeights {
       }
     }
     if (ti < order.length) {
-      const t = order[ti]!.info;
+      const t = order[ti]!;
       throw new FridayError('GGUF_INVALID', `Tensor "${t.name}" is truncated: the model ended at byte ${pos}, inside its data (${t.offset}..${t.offset + t.byteSize}). Re-download the model.`, { tensor: t.name, offset: pos });
     }
     await fence;

@@ -62,11 +62,12 @@ describe.skipIf(!have)('LoadedModel.load', () => {
 
   it('streams a file: phases in order, the tokenizer before any weight, counters reach the totals', async () => {
     const events: LoadProgress[] = [];
+    const live: number[] = []; // live GPU buffers at each upload event
     let tokenizerAt = -1;
     await withSource(() => FileSource.open(Q8), async (src) => {
       const { tokens, model } = await greedyRun(src, {
         chunkBytes: 64 << 10, progressIntervalMs: 0,
-        onProgress: (p: LoadProgress) => events.push(p),
+        onProgress: (p: LoadProgress) => { events.push(p); if (p.phase === 'upload') live.push(gpu.liveBuffers); },
         onTokenizer: (tok) => { tokenizerAt = events.length; expect(tok.encode('Once upon a time').length).toBeGreaterThan(2); },
       });
       expected = tokens;
@@ -78,6 +79,9 @@ describe.skipIf(!have)('LoadedModel.load', () => {
     const up = events.filter((e) => e.phase === 'upload');
     expect(up.length).toBeGreaterThan(5);
     for (let i = 1; i < up.length; i++) expect(up[i]!.bytesDone).toBeGreaterThanOrEqual(up[i - 1]!.bytesDone);
+    // Weight buffers are created as the stream reaches their tensors, not all before it starts.
+    for (let i = 1; i < live.length; i++) expect(live[i]!).toBeGreaterThanOrEqual(live[i - 1]!);
+    expect(live.at(-1)! - live[0]!).toBeGreaterThan(up.at(-1)!.tensorsTotal / 2);
     const last = events.at(-1)!;
     expect(last).toMatchObject({ phase: 'ready', source: 'local', tensorsDone: last.tensorsTotal, bytesDone: last.bytesTotal });
     expect(last.rate).toBeGreaterThan(0);
