@@ -10,6 +10,7 @@ import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionParams, ChoiceLogprobs, Completion, CompletionChunk,
   CompletionParams, FinalEvent, FinishReason, GenerateEvent, GenerationStream, TokenEvent, Usage,
 } from '../api/types.js';
+import { iteratorToReadableStream } from '../stream/readable.js';
 import { errorFromStreamEvent, remoteError } from './errors.js';
 
 export type LogprobEntry = ChoiceLogprobs['content'][number];
@@ -337,22 +338,6 @@ export function generationStream(events: AsyncIterable<GenerateEvent>): Generati
   };
   return {
     [Symbol.asyncIterator]: take,
-    toReadableStream(): ReadableStream<GenerateEvent> {
-      const it = take();
-      return new ReadableStream<GenerateEvent>({
-        async pull(controller) {
-          try {
-            const r = await it.next();
-            if (r.done) controller.close();
-            else controller.enqueue(r.value);
-          } catch (e) {
-            controller.error(e);
-          }
-        },
-        async cancel() {
-          await it.return?.();
-        },
-      });
-    },
+    toReadableStream: () => iteratorToReadableStream(take()),
   };
 }
