@@ -1,4 +1,5 @@
 // Runs the real CLI from source in a child process (the same code bin/friday.js runs compiled).
+// `friday serve` as a test server is in servers.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
@@ -10,9 +11,9 @@ export function friday(args: string[], env: NodeJS.ProcessEnv = {}): ChildProces
 
 export interface RunResult { code: number | null; stdout: string; stderr: string }
 
-export function fridayRun(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+/** Collects a piped child's output until it exits; past `timeoutMs` it is killed (SIGKILL). */
+export function outputOf(p: ChildProcess, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolveP) => {
-    const p = friday(args);
     let stdout = '', stderr = '';
     p.stdout!.on('data', (d) => { stdout += d; });
     p.stderr!.on('data', (d) => { stderr += d; });
@@ -21,16 +22,6 @@ export function fridayRun(args: string[], timeoutMs = 300_000): Promise<RunResul
   });
 }
 
-/** Starts `friday serve` on an ephemeral port and resolves with its URL once it listens. */
-export function startServer(args: string[]): Promise<{ proc: ChildProcess; url: string; stderr: () => string }> {
-  return new Promise((resolveP, reject) => {
-    const proc = friday(['serve', '--port', '0', ...args]);
-    let err = '';
-    proc.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(err);
-      if (m) resolveP({ proc, url: m[1]!, stderr: () => err });
-    });
-    proc.on('close', (code) => reject(new Error(`friday serve exited (${code}) before listening: ${err}`)));
-  });
+export function fridayRun(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+  return outputOf(friday(args), timeoutMs);
 }

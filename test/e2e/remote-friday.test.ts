@@ -3,44 +3,28 @@
 // The router tests end with a simulated device loss mid-stream, so the local engine goes last.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
-import type { Engine, FinalEvent, GenerateEvent, GenerateRequest } from '../../src/api/types.js';
+import type { Engine } from '../../src/api/types.js';
 import { LocalEngine } from '../../src/engine/local.js';
 import { FileSource } from '../../src/model/source/file.js';
 import { createFallbackRouter, generateRemote } from '../../src/remote/cli-support.js';
 import { RemoteEngine } from '../../src/remote/engine.js';
 import { RouterEngine } from '../../src/remote/router.js';
 import { FridayServer } from '../../src/server/http.js';
-import { startServer } from './cli.js';
+import { drain, type Outcome } from '../helpers/drain.js';
+import { startFridayServe, type FridayServe } from './servers.js';
 
 const MODEL = resolve(process.cwd(), '../shared/fixtures/models/TinyStories-656K-Q8_0.gguf');
 const have = existsSync(MODEL);
 if (!have) console.warn(`shared fixtures not found (${MODEL}): skipping RemoteEngine/RouterEngine tests against friday serve`);
-
-interface Outcome { tokens: number[]; text: string; final?: FinalEvent; error?: FridayError }
-
-async function drain(stream: AsyncIterable<GenerateEvent>, onToken?: (n: number) => void): Promise<Outcome> {
-  const o: Outcome = { tokens: [], text: '' };
-  try {
-    for await (const ev of stream) {
-      o.text += ev.text;
-      if (ev.done) o.final = ev;
-      else { o.tokens.push(ev.token); onToken?.(o.tokens.length); }
-    }
-  } catch (e) {
-    o.error = e as FridayError;
-  }
-  return o;
-}
 
 const PROMPTS = ['Once upon a time', 'Tom had a dog', 'The sun was hot', 'Lily and Ben'];
 const N = 12; // tokens per request: SwiftShader is slow
 const CHAT = { messages: [{ role: 'system' as const, content: 'Tell a story.' }, { role: 'user' as const, content: 'A cat.' }], max_tokens: 8, temperature: 0 };
 
 describe.skipIf(!have)('RemoteEngine and RouterEngine against friday serve', () => {
-  let proc: ChildProcess | undefined;
+  let server: FridayServe | undefined;
   let url: string;
   let local: LocalEngine;
   let remote: RemoteEngine;
@@ -50,7 +34,7 @@ describe.skipIf(!have)('RemoteEngine and RouterEngine against friday serve', () 
   beforeAll(async () => {
     const t0 = performance.now();
     const [srv, eng] = await Promise.all([
-      startServer(['--model', MODEL, '--max-seqs', '8', '--ctx', '256']),
+      startFridayServe(['--model', MODEL, '--max-seqs', '8', '--ctx', '256']),
       (async () => {
         const src = await FileSource.open(MODEL);
         try {
@@ -60,13 +44,9 @@ describe.skipIf(!have)('RemoteEngine and RouterEngine against friday serve', () 
         }
       })(),
     ]);
-    proc = srv.proc;
+    server = srv;
     url = srv.url;
     local = eng;
-    for (let i = 0; i < 600; i++) {
-      if ((await fetch(url + '/health')).status === 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
     remote = new RemoteEngine({ endpoints: [{ url, name: EP }], healthIntervalMs: 0 });
     // Batched greedy runs give each request exactly its solo tokens (test/gpu/engine.test.ts).
     const outs = await Promise.all(PROMPTS.map((p) => drain(local.generate({ prompt: p, max_tokens: N }))));
@@ -76,7 +56,7 @@ describe.skipIf(!have)('RemoteEngine and RouterEngine against friday serve', () 
   afterAll(async () => {
     await remote?.close();
     await local?.close();
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    await server?.stop();
   });
 
   it('generate(): the same token ids, text, finish reason and usage as the local engine', async () => {

@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { startServer } from './cli.js';
+import { startFridayServe, type FridayServe } from './servers.js';
 
 const MODEL = resolve(process.cwd(), '../shared/fixtures/models/TinyStories-656K-Q8_0.gguf');
 const have = existsSync(MODEL);
@@ -27,21 +26,16 @@ async function sse(res: Response, onEvent?: (n: number) => void): Promise<string
 }
 
 describe.skipIf(!have)('friday serve (e2e)', () => {
-  let proc: ChildProcess, url: string;
+  let server: FridayServe | undefined;
+  let url = '';
   const post = (path: string, body: unknown, signal?: AbortSignal) =>
     fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), signal });
 
   beforeAll(async () => {
-    ({ proc, url } = await startServer(['--model', MODEL, '--max-seqs', '8', '--ctx', '256']));
-    for (let i = 0; i < 600; i++) {
-      const h = await fetch(url + '/health');
-      if (h.status === 200) return;
-      expect(h.status).toBe(503); // loading
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('server never became healthy');
+    server = await startFridayServe(['--model', MODEL, '--max-seqs', '8', '--ctx', '256']);
+    url = server.url;
   });
-  afterAll(() => { if (proc && proc.exitCode === null) proc.kill('SIGKILL'); });
+  afterAll(async () => { await server?.stop(); });
 
   it('serves /v1/models and /health', async () => {
     const models = await (await fetch(url + '/v1/models')).json();
@@ -123,6 +117,7 @@ describe.skipIf(!have)('friday serve (e2e)', () => {
   it('drains and exits on SIGTERM', async () => {
     const inflight = post('/v1/completions', { prompt: 'Hello', max_tokens: 6, temperature: 0 });
     await new Promise((r) => setTimeout(r, 20));
+    const proc = server!.proc;
     proc.kill('SIGTERM');
     const r = await inflight;
     expect(r.status).toBe(200); // the running request finished within the drain deadline

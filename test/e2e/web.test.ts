@@ -5,7 +5,6 @@
 // and chats go to a remote OpenAI-compatible server. Screenshots go to test-results/web/.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright';
@@ -13,6 +12,7 @@ import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveFiles } from '../../web/build/models-plugin.js';
 import { startFailureServer, type FailureServer } from './failure-server.js';
+import { freePort } from './servers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = resolve(ROOT, '../shared/fixtures');
@@ -23,17 +23,6 @@ if (!have) console.warn(`shared fixtures not found at ${FIXTURES}: skipping the 
 const SHOTS = join(ROOT, 'test-results/web');
 const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = netServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 const chat = (n: number) => `.chat[data-chat="${n}"]`;
 const replyLength = (page: Page, n: number) => page.$eval(`${chat(n)} .msg.assistant:last-of-type`, (el) => el.textContent?.length ?? 0).catch(() => 0);

@@ -3,10 +3,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FridayError } from '../../src/api/errors.js';
-import type { GenerateEvent, GenerateRequest, FinalEvent } from '../../src/api/types.js';
+import type { GenerateEvent, GenerateRequest } from '../../src/api/types.js';
 import { LocalEngine } from '../../src/engine/local.js';
 import { FileSource } from '../../src/model/source/file.js';
+import { drain, type Outcome } from '../helpers/drain.js';
 import { rng } from './helpers.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
@@ -22,22 +22,6 @@ async function engineFor(path: string, opts: Parameters<typeof LocalEngine.creat
   } finally {
     await src.close();
   }
-}
-
-interface Outcome { tokens: number[]; text: string; final?: FinalEvent; error?: FridayError }
-
-async function drain(stream: AsyncIterable<GenerateEvent>, onToken?: (n: number) => void): Promise<Outcome> {
-  const o: Outcome = { tokens: [], text: '' };
-  try {
-    for await (const ev of stream) {
-      o.text += ev.text;
-      if (ev.done) o.final = ev;
-      else { o.tokens.push(ev.token); onToken?.(o.tokens.length); }
-    }
-  } catch (e) {
-    o.error = e as FridayError;
-  }
-  return o;
 }
 
 const golden = have ? JSON.parse(readFileSync(resolve(process.cwd(), 'test/goldens/TinyStories-656K-Q8_0.llamacpp.json'), 'utf8')) : { cases: [] };

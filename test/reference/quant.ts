@@ -1,7 +1,12 @@
 // Bit-exact number formats and ggml block quantization, in plain TS. The oracle for every GPU
 // dequant/matmul kernel, so each function mirrors the ggml C it names, including its f32 rounding
-// (Math.fround wherever C would store or compute a float).
+// (Math.fround wherever C would store or compute a float). f32 -> f16 and the Q8_0 quantizer are
+// the GGUF export's own (scripts/train/quant.ts), shared rather than copied: scripts must not import
+// tests, and src/ has no use for encoders.
 import { GGMLType, ggmlTypeName } from '../../src/model/dtypes.js';
+import { f32ToF16, quantizeBlockQ8_0 } from '../../scripts/train/quant.js';
+
+export { encodeQ8_0 as quantizeQ8_0, f32ToF16, roundHalfAway } from '../../scripts/train/quant.js';
 
 export const QK = 32; // QK8_0 == QK4_0: elements per block
 export const Q8_0_BLOCK_BYTES = 34; // f16 d + 32 x int8
@@ -43,33 +48,6 @@ export function f16ToF32(h: number): number {
     for (let i = 0; i < 65536; i++) F16_TABLE[i] = decodeF16(i);
   }
   return F16_TABLE[h & 0xffff]!;
-}
-
-/** f32 -> f16 bits, round-to-nearest-even, with subnormals, overflow to inf and quiet NaN.
- *  `x` is first rounded to f32, as the C callers pass a float. */
-export function f32ToF16(x: number): number {
-  const b = f32Bits(x);
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15; // re-biased exponent
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e >= 1) {
-    // Normal: drop 13 mantissa bits. A carry out of the mantissa bumps the exponent, and
-    // 0x7bff + 1 == 0x7c00 is inf, which is exactly the IEEE overflow result.
-    const h = (e << 10) | (mant >>> 13);
-    const rest = mant & 0x1fff;
-    return sign | (rest > 0x1000 || (rest === 0x1000 && h & 1) ? h + 1 : h);
-  }
-  if (e < -10) return sign; // below half the smallest subnormal: rounds to zero
-  // Subnormal result: value / 2^-24 = (1.mant) >> shift.
-  mant |= 0x800000;
-  const shift = 14 - e;
-  const h = mant >>> shift;
-  const rest = mant & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  return sign | (rest > half || (rest === half && h & 1) ? h + 1 : h);
 }
 
 export function roundToF16(x: number): number {
@@ -155,35 +133,6 @@ function checkBlocks(n: number, what: string): void {
   if (n % QK !== 0) throw new Error(`${what}: length ${n} is not a multiple of ${QK}`);
 }
 
-/** quantize_row_q8_0_ref: d = amax/127 stored as f16, q = roundf(x / d) using the unrounded d. */
-export function quantizeQ8_0(x: ArrayLike<number>): Uint8Array {
-  checkBlocks(x.length, 'quantizeQ8_0');
-  const out = new Uint8Array((x.length / QK) * Q8_0_BLOCK_BYTES);
-  const dv = new DataView(out.buffer);
-  const qs = new Int8Array(QK);
-  for (let b = 0; b < x.length / QK; b++) {
-    const d = quantizeBlockQ8(x, b * QK, qs);
-    dv.setUint16(b * Q8_0_BLOCK_BYTES, f32ToF16(d), true);
-    for (let j = 0; j < QK; j++) dv.setInt8(b * Q8_0_BLOCK_BYTES + 2 + j, qs[j]!);
-  }
-  return out;
-}
-
-/** roundf: half away from zero (Math.round rounds half up, which differs for negatives). */
-export function roundHalfAway(x: number): number {
-  return x < 0 ? -Math.round(-x) : Math.round(x);
-}
-
-/** One Q8_0 block: writes 32 int8 into `qs`, returns the f32 (not yet f16) scale. */
-function quantizeBlockQ8(x: ArrayLike<number>, off: number, qs: Int8Array, qsOff = 0): number {
-  let amax = 0;
-  for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[off + j]!));
-  const d = Math.fround(amax / 127);
-  const id = d ? Math.fround(1 / d) : 0;
-  for (let j = 0; j < QK; j++) qs[qsOff + j] = roundHalfAway(Math.fround(x[off + j]! * id));
-  return d;
-}
-
 /** quantize_row_q4_0_ref: d = (signed value of max |x|) / -8, q = min(15, trunc(x/d + 8.5)). */
 export function quantizeQ4_0(x: ArrayLike<number>): Uint8Array {
   checkBlocks(x.length, 'quantizeQ4_0');
@@ -225,7 +174,7 @@ export function quantizeActQ8_0(x: ArrayLike<number>, off = 0, n = x.length - of
   checkBlocks(n, 'quantizeActQ8_0');
   const r = out ?? { qs: new Int8Array(n), d: new Float32Array(n / QK) };
   for (let b = 0; b < n / QK; b++) {
-    const d = flavor === 'generic' ? quantizeBlockQ8(x, off + b * QK, r.qs, b * QK) : quantizeBlockQ8x86(x, off + b * QK, r.qs, b * QK);
+    const d = flavor === 'generic' ? quantizeBlockQ8_0(x, off + b * QK, r.qs, b * QK) : quantizeBlockQ8x86(x, off + b * QK, r.qs, b * QK);
     r.d[b] = roundToF16(d);
   }
   return r;

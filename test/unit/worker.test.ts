@@ -4,12 +4,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
-import type { ChatCompletion, ChatCompletionChunk, Completion, Engine, GenerateEvent } from '../../src/api/types.js';
+import type { ChatCompletion, ChatCompletionChunk, Completion, Engine } from '../../src/api/types.js';
 import { createEngine, type CreateEngineOptions } from '../../src/index.js';
 import { serveEngine, type Host } from '../../src/worker/host.js';
 import type { Endpoint, WorkerResponse } from '../../src/worker/protocol.js';
 import { RemoteStream } from '../../src/worker/remote-stream.js';
 import { WorkerEngine, type WorkerEngineCreateOptions } from '../../src/worker/worker-engine.js';
+import { drain } from '../helpers/drain.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
 const MODEL = resolve(FIXTURES, 'models/stories260K.gguf');
@@ -55,20 +56,6 @@ async function rig(opts: Partial<WorkerEngineCreateOptions> = {}): Promise<Rig> 
     engine, host, sent, hostPort: port1, closedByHost: () => closed,
     dispose() { port1.close(); port2.close(); },
   };
-}
-
-async function drain(stream: AsyncIterable<GenerateEvent>): Promise<{ tokens: number[]; text: string; final?: GenerateEvent; error?: FridayError }> {
-  const o: { tokens: number[]; text: string; final?: GenerateEvent; error?: FridayError } = { tokens: [], text: '' };
-  try {
-    for await (const ev of stream) {
-      o.text += ev.text;
-      if (ev.done) o.final = ev;
-      else o.tokens.push(ev.token);
-    }
-  } catch (e) {
-    o.error = e as FridayError;
-  }
-  return o;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
