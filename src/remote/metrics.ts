@@ -1,4 +1,6 @@
-// Remote-engine metrics: counters plus a bounded latency reservoir per endpoint.
+// Remote-engine metrics: counters plus a bounded latency reservoir per endpoint, and their
+// Prometheus text form.
+import type { PoolSnapshot } from './transport.js';
 
 export interface LatencySummary {
   count: number;
@@ -59,4 +61,69 @@ export class EndpointCounters {
     this.failed++;
     this.errors[kind] = (this.errors[kind] ?? 0) + 1;
   }
+}
+
+export interface EndpointMetrics {
+  name: string;
+  url: string;
+  healthy: boolean | undefined;
+  circuit: 'closed' | 'open' | 'half-open';
+  inFlight: number;
+  maxConcurrency: number;
+  weight: number;
+  requests: number;
+  succeeded: number;
+  failed: number;
+  errors: Record<string, number>;
+  /** Request start to first token (streams) / whole response (non-streamed). */
+  ttft_ms: LatencySummary;
+  /** Request start to end of response. */
+  latency_ms: LatencySummary;
+  pool: PoolSnapshot | undefined;
+}
+
+export interface RemoteMetrics {
+  transport: 'undici' | 'fetch' | undefined;
+  /** HTTP requests sent (health checks included). */
+  requests: number;
+  /** Sockets opened (undici only). */
+  newConnections: number | undefined;
+  /** 1 − new connections ÷ requests (undici only). */
+  connectionReuseRatio: number | undefined;
+  /** Streams/requests in flight (caller-level). */
+  inFlight: number;
+  /** Requests waiting for endpoint capacity. */
+  queued: number;
+  tokens: number;
+  retries: number;
+  failovers: number;
+  errors: Record<string, number>;
+  endpoints: EndpointMetrics[];
+}
+
+/** Prometheus text exposition of a RemoteEngine's metrics. */
+export function remotePrometheus(m: RemoteMetrics, prefix: string): string {
+  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  const lines = [
+    `# TYPE ${prefix}_requests_total counter`, `${prefix}_requests_total ${m.requests}`,
+    `# TYPE ${prefix}_in_flight gauge`, `${prefix}_in_flight ${m.inFlight}`,
+    `# TYPE ${prefix}_queued gauge`, `${prefix}_queued ${m.queued}`,
+    `# TYPE ${prefix}_retries_total counter`, `${prefix}_retries_total ${m.retries}`,
+    `# TYPE ${prefix}_failovers_total counter`, `${prefix}_failovers_total ${m.failovers}`,
+  ];
+  if (m.newConnections !== undefined) lines.push(`# TYPE ${prefix}_new_connections_total counter`, `${prefix}_new_connections_total ${m.newConnections}`);
+  if (m.connectionReuseRatio !== undefined) lines.push(`# TYPE ${prefix}_connection_reuse_ratio gauge`, `${prefix}_connection_reuse_ratio ${m.connectionReuseRatio.toFixed(4)}`);
+  lines.push(`# TYPE ${prefix}_errors_total counter`);
+  for (const [k, v] of Object.entries(m.errors)) lines.push(`${prefix}_errors_total{kind="${esc(k)}"} ${v}`);
+  lines.push(`# TYPE ${prefix}_endpoint_up gauge`, `# TYPE ${prefix}_endpoint_in_flight gauge`, `# TYPE ${prefix}_endpoint_latency_ms summary`, `# TYPE ${prefix}_endpoint_ttft_ms summary`);
+  for (const e of m.endpoints) {
+    const l = `endpoint="${esc(e.name)}"`;
+    lines.push(`${prefix}_endpoint_up{${l}} ${e.healthy === false || e.circuit === 'open' ? 0 : 1}`);
+    lines.push(`${prefix}_endpoint_in_flight{${l}} ${e.inFlight}`);
+    for (const [name, s] of [['latency_ms', e.latency_ms], ['ttft_ms', e.ttft_ms]] as const) {
+      for (const [q, v] of [['0.5', s.p50], ['0.9', s.p90], ['0.99', s.p99]] as const) lines.push(`${prefix}_endpoint_${name}{${l},quantile="${q}"} ${v}`);
+      lines.push(`${prefix}_endpoint_${name}_count{${l}} ${s.count}`);
+    }
+  }
+  return lines.join('\n') + '\n';
 }
