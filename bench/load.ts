@@ -5,7 +5,8 @@
 //   file, cold: a fresh device, so pipeline compilation is included (on SwiftShader it dominates);
 //   file, warm: a device whose pipelines are already compiled: streaming, allocation and one step;
 //   url, warm: the same file from an HTTP server on 127.0.0.1 in another process, unthrottled and
-//   throttled to FRIDAY_BENCH_LOAD_MIBPS (default 100 MiB/s, a fast home connection).
+//   throttled (FRIDAY_BENCH_LOAD_MIBPS, default 100 MiB/s asked; the server's timer-paced 64 KiB
+//   writes deliver less, so the measured read rate is what is reported).
 // FRIDAY_BENCH_LOAD_MIB=64,256 limits the sizes.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -94,7 +95,7 @@ async function firstToken(open: Open, opts: LoadOptions): Promise<FirstToken> {
         m.destroy();
       }
     });
-    const streamStart = at.upload ?? 0, streamEnd = at.compile ?? loadMs;
+    const streamStart = at.upload ?? at.download ?? 0, streamEnd = at.compile ?? loadMs;
     const phases = { headerMs: round(streamStart), streamMs: round(streamEnd - streamStart), compileWaitMs: round((at.ready ?? loadMs) - streamEnd) };
     return { loadMs: round(loadMs), firstTokenMs: round(r.ms), phases, peak: roundPeak(r.peak) };
   } finally {
@@ -115,8 +116,9 @@ async function serveInChild(path: string, bytesPerSecond: number): Promise<{ url
   return { url, stop: () => child.kill() };
 }
 
-/** Plain read, then a warm load to the first token, from the same source. */
-async function warmFrom(open: Open, bytes: number, gpu: GpuContext) {
+/** Plain read, then a warm load to the first token, from the same source (after one unmeasured read, unless `once`). */
+async function warmFrom(open: Open, bytes: number, gpu: GpuContext, once = false) {
+  if (!once) await readOnly(open); // page cache, server JIT: both runs below see the same warm state
   const read = await measure(() => readOnly(open));
   const warm = await firstToken(open, { gpu });
   return {
@@ -143,12 +145,12 @@ export async function benchLoad(): Promise<unknown> {
       const fast = await serveInChild(path, 0);
       const url = await warmFrom(urlAt(fast.url), bytes, warmGpu).finally(fast.stop);
       const slow = await serveInChild(path, THROTTLE_MIBPS * MiB);
-      const throttled = await warmFrom(urlAt(slow.url), bytes, warmGpu).finally(slow.stop);
+      const throttled = await warmFrom(urlAt(slow.url), bytes, warmGpu, true).finally(slow.stop);
       const row = {
         targetMiB: mib, fileMiB: round(bytes / MiB), layers, generateMs: round(gen.ms),
         readMs: round(read.ms), readMiBps: round(bytes / MiB / (read.ms / 1000)),
         cold: { ...cold, loadToRead: round(cold.loadMs / read.ms) },
-        warm: { file, url, [`url_${THROTTLE_MIBPS}MiBps`]: throttled },
+        warm: { file, url, url_throttled: throttled },
       };
       console.error(JSON.stringify(row));
       rows.push(row);
@@ -158,5 +160,5 @@ export async function benchLoad(): Promise<unknown> {
     warmGpu.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { shape: SHAPE, load: LOAD, throttleMiBps: THROTTLE_MIBPS, goal: 'load time <= 1.3x the plain read time of the same bytes from the same source (warm: pipelines already compiled)', rows };
+  return { shape: SHAPE, load: LOAD, throttleAskedMiBps: THROTTLE_MIBPS, goal: 'load time <= 1.3x the plain read time of the same bytes from the same source (warm: pipelines already compiled)', rows };
 }
