@@ -13,7 +13,7 @@ export interface SlotRequest {
   broken: Set<string>;
   /** A chat continuation: only endpoints that continue an assistant message. */
   needContinue: boolean;
-  signal: AbortSignal;
+  signal: AbortSignal | undefined;
   lastErr?: FridayError;
 }
 
@@ -38,7 +38,7 @@ export class EndpointPicker {
   /** Picks an endpoint and takes a slot on it, waiting for capacity or backpressure to pass. */
   async acquire(a: SlotRequest): Promise<Endpoint> {
     for (;;) {
-      if (a.signal.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+      if (a.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
       if (this.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
       const now = Date.now();
       const cands = this.endpoints.filter((e) => !a.exclude.has(e.name) && !a.broken.has(e.name) && (!a.needContinue || e.continueAssistant));
@@ -83,18 +83,18 @@ export class EndpointPicker {
     }
   }
 
-  private waitForSlot(ms: number, signal: AbortSignal): Promise<void> {
+  private waitForSlot(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(t);
         this.waiters.delete(done);
-        signal.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
         resolve();
       };
       const onAbort = () => { done(); reject(new FridayError('ABORTED', 'The request was aborted by the caller.')); };
       const t = setTimeout(done, Math.max(1, ms));
       this.waiters.add(done);
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -137,7 +137,7 @@ export class RemoteEngine implements Engine {
    */
   async *stream(leg: LegRequest, options: RequestOptions = {}): AsyncGenerator<LegBatch> {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-    const signal = options.signal; // runWithFailover gives each target its own signal
+    const signal = options.signal;
     const exclude = new Set<string>();
     let first = true;
     const next = (ctx: { tokens: number; error: FridayError | undefined }): FailoverTarget | undefined => {
@@ -166,14 +166,14 @@ export class RemoteEngine implements Engine {
     return {
       name: 'remote',
       canContinue: (kind) => this.canContinue(kind, exclude),
-      open: (leg, signal) => this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, (ep, s) => this.streamFrom(ep, leg, s), (b) => b[b.length - 1]!.done),
+      open: (leg, signal) => this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, (ep, s) => this.streamFrom(ep, leg, s), (b: LegBatch) => b[b.length - 1]!.done),
     };
   }
 
   /** A non-streamed request: the server's JSON with `served_by` set to the endpoint name. */
   private async nonStream(leg: LegRequest, options: RequestOptions = {}): Promise<Record<string, unknown>> {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-    const signal = options.signal ?? new AbortController().signal;
+    const signal = options.signal;
     this.inFlight++;
     try {
       for await (const r of this.attempts(false, new Set(), signal, (ep, s) => this.responseFrom(ep, leg, s), () => true)) return r;
@@ -187,7 +187,7 @@ export class RemoteEngine implements Engine {
 
   /** Runs `run` on an endpoint, retrying on others (or later) until it yields its first item. */
   private async *attempts<T>(
-    needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal, run: (ep: Endpoint, signal: AbortSignal) => AsyncIterable<T>,
+    needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal | undefined, run: (ep: Endpoint, signal: AbortSignal | undefined) => AsyncIterable<T>,
     isEnd: (item: T) => boolean,
   ): AsyncGenerator<T> {
     const tried = new Set<string>();
@@ -219,7 +219,7 @@ export class RemoteEngine implements Engine {
       } catch (e) {
         const err = toFridayError(e);
         verdict = true;
-        if (signal.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
+        if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
           ep.breaker.onNeutral();
           this.count(ep, 'aborted');
           throw err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
@@ -261,7 +261,7 @@ export class RemoteEngine implements Engine {
   // ------------------------------------------------------------ one HTTP exchange
 
   /** One streamed request on one endpoint, as events. */
-  private async *streamFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal): AsyncGenerator<LegBatch> {
+  private async *streamFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined): AsyncGenerator<LegBatch> {
     const t = this.transport ?? (await this.transportP);
     const x = openExchange(ep, outer, this.exchangeOwner);
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
@@ -326,7 +326,7 @@ export class RemoteEngine implements Engine {
   }
 
   /** One non-streamed request on one endpoint. */
-  private async *responseFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+  private async *responseFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined): AsyncGenerator<Record<string, unknown>> {
     const t = this.transport ?? (await this.transportP);
     const x = openExchange(ep, outer, this.exchangeOwner);
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');

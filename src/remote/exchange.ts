@@ -2,6 +2,7 @@
 // tokens, whole response), the reason an abort happened, and socket hygiene (a body not read to its
 // end drops the socket rather than returning it to the pool).
 import { FridayError } from '../api/errors.js';
+import { AbortHandle } from './abort.js';
 import type { Endpoint } from './endpoint.js';
 import { errorFromResponse, networkError, parseRetryAfter, remoteError, type RemoteErrorKind } from './errors.js';
 import type { Transport, TransportResponse } from './transport.js';
@@ -18,8 +19,8 @@ export interface ExchangeOwner {
 export type Exchange = ReturnType<typeof openExchange>;
 
 /** Per-exchange plumbing: abort controller, our timeouts, the reason an abort happened, socket hygiene. */
-export function openExchange(ep: Endpoint, outer: AbortSignal, owner: ExchangeOwner) {
-  const ac = new AbortController();
+export function openExchange(ep: Endpoint, outer: AbortSignal | undefined, owner: ExchangeOwner) {
+  const ac = new AbortHandle();
   let why: FridayError | undefined;
   // One timer per exchange, not one per token: arm() moves a deadline; the timer, when it fires
   // early, sleeps again until the deadline (a token stream re-arms thousands of times a second).
@@ -44,8 +45,8 @@ export function openExchange(ep: Endpoint, outer: AbortSignal, owner: ExchangeOw
     abortWith(remoteError('REMOTE_UNAVAILABLE', expiry.kind, `Remote endpoint "${ep.name}": ${expiry.what}.`, { endpoint: ep.name, timeoutMs: expiry.ms }));
   };
   const onOuter = () => abortWith(new FridayError('ABORTED', 'The request was aborted by the caller.'));
-  if (outer.aborted) onOuter();
-  else outer.addEventListener('abort', onOuter, { once: true });
+  if (outer?.aborted) onOuter();
+  else outer?.addEventListener('abort', onOuter, { once: true });
   const closer = () => abortWith(new FridayError('ENGINE_CLOSED', 'The remote engine was closed before this request finished.'));
   owner.active.add(closer);
   return {
@@ -62,7 +63,7 @@ export function openExchange(ep: Endpoint, outer: AbortSignal, owner: ExchangeOw
       if (owner.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
       owner.onSend();
       try {
-        return await t.request(ep.origin, { ...req, signal: ac.signal });
+        return await t.request(ep.origin, { ...req, signal: ac });
       } catch (e) {
         throw why ?? networkError(e, ep.name, false);
       }
@@ -80,7 +81,7 @@ export function openExchange(ep: Endpoint, outer: AbortSignal, owner: ExchangeOw
     },
     finish() {
       clearTimeout(timer);
-      outer.removeEventListener('abort', onOuter);
+      outer?.removeEventListener('abort', onOuter);
       owner.active.delete(closer);
       if (!clean) ac.abort(); // the body was not read to its end: drop the socket rather than reuse it
     },

@@ -37,8 +37,8 @@ export interface FailoverTarget {
   readonly name: string;
   /** Can this target take over a stream of this kind that already produced tokens? */
   canContinue(kind: ChunkKind): boolean;
-  /** Events, one at a time or in batches (see LegBatch). */
-  open(req: LegRequest, signal: AbortSignal): AsyncIterable<LegEvent | LegBatch>;
+  /** Events, one at a time or in batches (see LegBatch). Stopped by the signal, or by its iterator's return(). */
+  open(req: LegRequest, signal: AbortSignal | undefined): AsyncIterable<LegEvent | LegBatch>;
 }
 
 export interface FailoverContext {
@@ -167,12 +167,11 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
       failedTokens = count;
     }
 
-    const ac = new AbortController();
-    const onAbort = () => ac.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let finished = false;
+    // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
+    // gone) ends it through its iterator's return(), as for-await does.
+    const it = target.open(legReq, signal)[Symbol.asyncIterator]();
     try {
-      for await (const item of target.open(legReq, ac.signal)) {
+      for await (const item of { [Symbol.asyncIterator]: () => it }) {
         const batch = Array.isArray(item) ? item : [item];
         if (!matcher && passThrough(batch, count)) {
           // The common case (first target, tokens only, indexes already ours): the batch as it is.
@@ -200,8 +199,7 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
             ids.push(ev.token);
             count++;
             if (r.stopped) {
-              finished = true;
-              ac.abort(); // the target does not know our stop strings: stop it
+              await it.return?.(); // the target does not know our stop strings: stop it now
               out.push(finalEvent(r.emit, 'stop', count, target.name));
               yield out;
               return;
@@ -210,7 +208,6 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
             out.push({ ...ev, text: r.emit, index: count - 1 });
             continue;
           }
-          finished = true;
           if (!continued) {
             out.push(ev);
             yield out;
@@ -235,9 +232,6 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
       lastErr = err;
       failed = target;
       opts.onFailover?.({ from: target.name, tokens: count, error: err });
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      if (!finished) ac.abort();
     }
   }
 }

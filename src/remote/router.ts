@@ -283,7 +283,7 @@ export class RouterEngine implements Engine {
     return { name: 'remote', canContinue: (kind) => r.canContinue(kind), open: (leg, signal) => r.stream(leg, { signal }) };
   }
 
-  private async *openLocal(leg: LegRequest, signal: AbortSignal, reservation: { held: boolean }): AsyncGenerator<LegEvent | LegBatch> {
+  private async *openLocal(leg: LegRequest, signal: AbortSignal | undefined, reservation: { held: boolean }): AsyncGenerator<LegEvent | LegBatch> {
     let a: LocalCheck;
     try {
       a = await this.localFor(true);

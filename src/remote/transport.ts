@@ -3,6 +3,7 @@
 // it. Browser and workers: fetch, with a per-origin concurrency limit (the browser owns the sockets).
 import { FridayError } from '../api/errors.js';
 import { detectRuntime, type Runtime } from '../platform/env.js';
+import { toAbortSignal, type AbortLike } from './abort.js';
 import type * as Undici from 'undici';
 
 export interface TransportRequest {
@@ -11,7 +12,7 @@ export interface TransportRequest {
   path: string;
   headers: Record<string, string>;
   body?: string;
-  signal?: AbortSignal;
+  signal?: AbortLike;
 }
 
 export interface TransportResponse {
@@ -105,7 +106,7 @@ class UndiciTransport implements Transport {
   async request(origin: string, req: TransportRequest): Promise<TransportResponse> {
     const { pool } = this.poolFor(origin);
     const res = await pool.request({
-      path: req.path, method: req.method, headers: req.headers, body: req.body, signal: req.signal ?? null,
+      path: req.path, method: req.method, headers: req.headers, body: req.body, signal: (req.signal ?? null) as AbortSignal | null, // undici duck-types it
     });
     const raw = res.body;
     const headers = res.headers;
@@ -173,7 +174,7 @@ class Semaphore {
   constructor(private readonly max: number) {}
   get running(): number { return this.active; }
   get waiting(): number { return this.queue.length; }
-  async acquire(signal?: AbortSignal): Promise<() => void> {
+  async acquire(signal?: AbortLike): Promise<() => void> {
     if (this.active >= this.max) {
       await new Promise<void>((resolve, reject) => {
         const go = () => { signal?.removeEventListener('abort', onAbort); resolve(); };
@@ -213,7 +214,7 @@ class FetchTransport implements Transport {
     const release = await this.limit(origin).acquire(req.signal);
     let res: Response;
     try {
-      res = await fetch(origin + req.path, { method: req.method, headers: req.headers, body: req.body, signal: req.signal });
+      res = await fetch(origin + req.path, { method: req.method, headers: req.headers, body: req.body, signal: req.signal && toAbortSignal(req.signal) });
     } catch (e) {
       release();
       throw e;

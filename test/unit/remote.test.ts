@@ -174,24 +174,32 @@ describe('CircuitBreaker', () => {
 // ------------------------------------------------------------------ failover over in-memory targets
 
 /** A target that emits `tokens` (text = char) after the prompt, failing after `failAfter` tokens. */
-function fake(name: string, o: { failAfter?: number; code?: FridayError['code']; canContinueChat?: boolean; ids?: boolean; log?: LegRequest[] } = {}): FailoverTarget {
+function fake(name: string, o: { failAfter?: number; code?: FridayError['code']; canContinueChat?: boolean; ids?: boolean; log?: LegRequest[]; closed?: string[] } = {}): FailoverTarget {
   return {
     name,
     canContinue: (kind) => kind === 'completion' || !!o.canContinueChat,
     async *open(req) {
-      o.log?.push(req);
-      const prompt = req.kind === 'completion' ? req.gen!.prompt : req.chat!.messages.at(-1)!.content;
-      const last = typeof prompt === 'string' ? prompt.charCodeAt(prompt.length - 1) : prompt.at(-1)!;
-      const n = (req.kind === 'completion' ? req.gen!.max_tokens : req.chat!.max_tokens) ?? 8;
-      for (let i = 0; i < n; i++) {
-        if (i === o.failAfter) throw new FridayError(o.code ?? 'REMOTE_UNAVAILABLE', `${name} died`, { kind: 'dropped', endpoint: name });
-        const t = last + 1 + i;
-        yield { done: false, token: o.ids === false ? -1 : t, text: String.fromCharCode(t), index: i };
+      try {
+        yield* fakeEvents(name, req, o);
+      } finally {
+        o.closed?.push(name);
       }
-      const p = typeof prompt === 'string' ? prompt.length : prompt.length;
-      yield { done: true, text: '', index: n, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p, completion_tokens: n, total_tokens: p + n } };
     },
   };
+}
+
+async function* fakeEvents(name: string, req: LegRequest, o: Parameters<typeof fake>[1] & object): AsyncGenerator<LegEvent> {
+  o.log?.push(req);
+  const prompt = req.kind === 'completion' ? req.gen!.prompt : req.chat!.messages.at(-1)!.content;
+  const last = typeof prompt === 'string' ? prompt.charCodeAt(prompt.length - 1) : prompt.at(-1)!;
+  const n = (req.kind === 'completion' ? req.gen!.max_tokens : req.chat!.max_tokens) ?? 8;
+  for (let i = 0; i < n; i++) {
+    if (i === o.failAfter) throw new FridayError(o.code ?? 'REMOTE_UNAVAILABLE', `${name} died`, { kind: 'dropped', endpoint: name });
+    const t = last + 1 + i;
+    yield { done: false, token: o.ids === false ? -1 : t, text: String.fromCharCode(t), index: i };
+  }
+  const p = typeof prompt === 'string' ? prompt.length : prompt.length;
+  yield { done: true, text: '', index: n, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p, completion_tokens: n, total_tokens: p + n } };
 }
 
 /** Drains events or batches of events (runWithFailover yields batches; a batch is never empty). */
@@ -243,8 +251,12 @@ describe('runWithFailover', () => {
 
   it('applies stop strings itself after a failover (continuations are sent without them)', async () => {
     const log: LegRequest[] = [];
+    const closed: string[] = [];
     // a → b c | d e f …: the stop "ef" comes from the second target, which is not told about it.
-    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 8, stop: ['ef'] } }, list(fake('a', { failAfter: 2 }), fake('b', { log }))));
+    const it = runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 8, stop: ['ef'] } }, list(fake('a', { failAfter: 2, closed }), fake('b', { log, closed })));
+    // The second target is stopped before the final event reaches the consumer.
+    const seen = (async function* () { for await (const b of it) { if (b.at(-1)!.done) expect(closed).toEqual(['a', 'b']); yield b; } })();
+    const r = await drain(seen);
     expect(r.error).toBeUndefined();
     expect(log[0]!.gen!.stop).toBeUndefined();
     expect(r.text).toBe('bcd');
@@ -269,7 +281,7 @@ describe('runWithFailover', () => {
     const bad: FailoverTarget = { name: 'a', canContinue: () => true, async *open() { throw new FridayError('INVALID_REQUEST', 'nope'); } };
     expect((await drain(runWithFailover({ kind: 'completion', gen: { prompt: 'x' } }, list(bad, fake('b'))))).error?.code).toBe('INVALID_REQUEST');
     const ac = new AbortController();
-    const slow: FailoverTarget = { name: 's', canContinue: () => true, async *open(_r, signal) { yield { done: false, token: 1, text: 'a', index: 0 }; await new Promise((_, j) => signal.addEventListener('abort', () => j(new FridayError('ABORTED', 'x')))); } };
+    const slow: FailoverTarget = { name: 's', canContinue: () => true, async *open(_r, signal) { yield { done: false, token: 1, text: 'a', index: 0 }; await new Promise((_, j) => signal!.addEventListener('abort', () => j(new FridayError('ABORTED', 'x')))); } };
     const p = drain(runWithFailover({ kind: 'completion', gen: { prompt: 'x' } }, list(slow, fake('b')), { signal: ac.signal }));
     setTimeout(() => ac.abort(), 10);
     expect((await p).error?.code).toBe('ABORTED');
