@@ -62,7 +62,8 @@ async function load(concurrency: number, total: number, maxMs: number, one: () =
       issued++;
       const s = performance.now();
       try {
-        tokens += await one();
+        const n = await one(); // not `tokens += await one()`: that reads `tokens` before the await and loses other loops' updates
+        tokens += n;
         lat.push(performance.now() - s);
       } catch {
         errors++;
