@@ -94,6 +94,10 @@ interface OpenAIParamsBase extends SamplingOptions {
 
 export interface ChatCompletionParams extends OpenAIParamsBase {
   messages: ChatMessage[];
+  /** vLLM extension: the last message is a partial assistant reply; the answer continues it. */
+  continue_final_message?: boolean;
+  /** vLLM extension: open an assistant turn after the messages (default true; false with continue_final_message). */
+  add_generation_prompt?: boolean;
 }
 
 export interface CompletionParams extends OpenAIParamsBase {

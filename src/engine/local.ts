@@ -56,7 +56,7 @@ export class LocalEngine implements Engine {
     this.info = { kind: 'local', model: opts.modelName ?? model.config.name, contextLength: model.contextLength, adapter: { ...model.gpu.info } };
     const facade = openaiFacade({
       generate: (r, o) => this.generate(r, o),
-      chatPrompt: (messages) => this.template.render(messages),
+      chatPrompt: (messages, o) => this.template.render(messages, o),
       modelName: () => this.info.model,
       decodeToken: (id) => tok.decode([id]),
     });

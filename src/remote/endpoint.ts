@@ -19,9 +19,9 @@ export interface RemoteEndpointConfig {
   /** Extra headers on every request. */
   headers?: Record<string, string>;
   /**
-   * The server can continue a partial assistant message (vLLM's `continue_final_message: true,
-   * add_generation_prompt: false`). Needed to fail a chat stream over to this endpoint mid-stream.
-   * Default false.
+   * The server can continue a partial assistant message (`continue_final_message: true,
+   * add_generation_prompt: false`: vLLM and `friday serve` can). Needed to fail a chat stream over
+   * to this endpoint mid-stream. Default false.
    */
   continueAssistant?: boolean;
   /** The server accepts vLLM's `return_token_ids` (Friday and vLLM do; OpenAI does not). Default true. */

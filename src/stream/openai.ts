@@ -7,7 +7,8 @@ import type {
 } from '../api/types.js';
 
 type Generate = (req: GenerateRequest, opts?: RequestOptions) => GenerationStream;
-type ChatPrompt = (messages: ChatCompletionParams['messages']) => string | number[];
+type ChatPrompt = (messages: ChatCompletionParams['messages'], opts?: ChatPromptOptions) => string | number[];
+export interface ChatPromptOptions { addGenerationPrompt?: boolean; continueFinal?: boolean }
 
 const enc = new TextEncoder();
 
@@ -77,7 +78,7 @@ export function openaiFacade(d: FacadeDeps) {
   async function chatCreate(p: ChatCompletionParams & { stream: true }, o?: RequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
   async function chatCreate(p: ChatCompletionParams & { stream?: false }, o?: RequestOptions): Promise<ChatCompletion>;
   async function chatCreate(p: ChatCompletionParams, o?: RequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    const req = toGenerateRequest(p, d.chatPrompt(p.messages));
+    const req = toGenerateRequest(p, d.chatPrompt(p.messages, { addGenerationPrompt: p.add_generation_prompt, continueFinal: p.continue_final_message }));
     const stream = d.generate(req, o);
     const m = meta();
     if (p.stream) return chatChunks(stream, m, p, d.decodeToken);
