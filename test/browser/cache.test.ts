@@ -94,6 +94,23 @@ describe('browser model cache (OPFS)', () => {
     await cache.clear();
   });
 
+  it('an aborted second write of a cached model leaves the cached copy intact', async () => {
+    const cache = await OpfsModelCache.open({ dir: 'friday-test-rewrite' });
+    await cache.clear();
+    const key = { url: 'https://example.test/m.gguf', sha256: 'a'.repeat(64) };
+    const bytes = new Uint8Array(1000).map((_, i) => i & 255);
+    const first = (await cache.put(key, bytes.length, () => {}))!;
+    await first.write(bytes);
+    await first.commit();
+    const second = (await cache.put(key, bytes.length, () => {}))!; // e.g. a reload that re-downloads
+    await second.write(bytes.subarray(0, 10));
+    await second.abort();
+    const src = await cache.get(key);
+    expect(src, 'the committed copy is still there').toBeDefined();
+    expect(await src!.read(0, 1000)).toEqual(bytes);
+    await cache.clear();
+  });
+
   it('a quota error still loads the model, uncached, with a warning', async (ctx) => {
     if (!have) return ctx.skip();
     const warnings: string[] = [];

@@ -103,8 +103,10 @@ export class OpfsModelCache implements ModelCache {
       },
       abort: async () => {
         this.stats.failed++;
+        // The writable's data goes to a swap file until close(), so aborting leaves an earlier,
+        // committed copy of this model intact: only a data file with no record is removed.
         await w.abort().catch(() => {});
-        await this.dir.removeEntry(`${id}.gguf`).catch(() => {});
+        if (!(await this.record(id))) await this.dir.removeEntry(`${id}.gguf`).catch(() => {});
       },
     };
   }
