@@ -111,6 +111,26 @@ describe('browser model cache (OPFS)', () => {
     await cache.clear();
   });
 
+  it('hits stay hits while other hits record their last use (page and worker share the cache)', async () => {
+    const cache = await OpfsModelCache.open({ dir: 'friday-test-touch' });
+    const other = await OpfsModelCache.open({ dir: 'friday-test-touch' }); // a second context's instance
+    await cache.clear();
+    const key = { url: 'https://example.test/t.gguf', size: 64 };
+    const w = (await cache.put(key, 64, () => {}))!;
+    await w.write(new Uint8Array(64).fill(7));
+    await w.commit();
+    let misses = 0;
+    for (let i = 0; i < 40; i++) {
+      const got = await Promise.all([cache.get(key), other.get(key), cache.get(key)]);
+      misses += got.filter((g) => g === undefined).length;
+      await new Promise((r) => setTimeout(r, i % 3)); // let the best-effort last-use writes land in between
+    }
+    expect(misses).toBe(0);
+    const [entry] = await cache.list();
+    expect(entry!.lastUsedAt).toBeGreaterThan(entry!.storedAt - 1);
+    await cache.clear();
+  });
+
   it('a quota error still loads the model, uncached, with a warning', async (ctx) => {
     if (!have) return ctx.skip();
     const warnings: string[] = [];

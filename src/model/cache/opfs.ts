@@ -1,6 +1,9 @@
 // The OPFS model cache (see index.ts for why OPFS). Layout, in one directory:
 //   <id>.gguf   the model bytes (written through a swap file, so only whole files appear)
-//   <id>.json   the entry record, written after the data: its presence marks the entry complete
+//   <id>.json   the entry record, written once, after the data: its presence marks the entry complete
+//   <id>.used   when the entry was last loaded (rewritten on every hit). It is a file of its own
+//               because rewriting a file replaces it, and a reader in another context (page and
+//               worker share the cache) can find it missing for a moment: the record must not be.
 import { FridayError } from '../../api/errors.js';
 import { BlobSource } from '../source/blob.js';
 import { Sha256 } from '../source/sha256.js';
@@ -62,7 +65,7 @@ export class OpfsModelCache implements ModelCache {
         const file = await (await this.dir.getFileHandle(`${id}.gguf`)).getFile();
         if (file.size === rec.size) {
           this.stats.hits++;
-          void this.writeRecord({ ...rec, lastUsedAt: Date.now() }).catch(() => {}); // best effort
+          void this.writeText(`${id}.used`, String(Date.now())).catch(() => {}); // best effort
           return new CachedBlobSource(file, key.url);
         }
       } catch {
@@ -116,7 +119,7 @@ export class OpfsModelCache implements ModelCache {
     for await (const [name] of (this.dir as unknown as Entries).entries()) {
       if (!name.endsWith('.json')) continue;
       const rec = await this.record(name.slice(0, -5));
-      if (rec) out.push(rec);
+      if (rec) out.push({ ...rec, lastUsedAt: (await this.lastUsed(rec.id)) ?? rec.lastUsedAt });
     }
     return out.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
   }
@@ -144,13 +147,27 @@ export class OpfsModelCache implements ModelCache {
   }
 
   private async writeRecord(r: CachedModel): Promise<void> {
-    const w = await (await this.dir.getFileHandle(`${r.id}.json`, { create: true })).createWritable();
-    await w.write(JSON.stringify(r));
+    await this.writeText(`${r.id}.json`, JSON.stringify(r));
+  }
+
+  private async writeText(name: string, text: string): Promise<void> {
+    const w = await (await this.dir.getFileHandle(name, { create: true })).createWritable();
+    await w.write(text);
     await w.close();
+  }
+
+  private async lastUsed(id: string): Promise<number | undefined> {
+    try {
+      const t = Number(await (await (await this.dir.getFileHandle(`${id}.used`)).getFile()).text());
+      return Number.isFinite(t) && t > 0 ? t : undefined;
+    } catch {
+      return undefined; // never loaded since stored, or being rewritten right now
+    }
   }
 
   private async remove(id: string): Promise<void> {
     await this.dir.removeEntry(`${id}.json`).catch(() => {});
     await this.dir.removeEntry(`${id}.gguf`).catch(() => {});
+    await this.dir.removeEntry(`${id}.used`).catch(() => {});
   }
 }
