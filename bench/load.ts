@@ -8,7 +8,6 @@
 //   throttled (FRIDAY_BENCH_LOAD_MIBPS, default 100 MiB/s asked; the server's timer-paced 64 KiB
 //   writes deliver less, so the measured read rate is what is reported).
 // FRIDAY_BENCH_LOAD_MIB=64,256 limits the sizes.
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import type { ByteSource } from '../src/model/source/types.js';
 import { streamBytes } from '../src/model/source/stream.js';
 import { UrlSource } from '../src/model/source/url.js';
 import { acquireDevice } from '../src/platform/gpu.js';
+import { forkServer } from './fork-server.js';
 import { layersFor, writeSyntheticModel, type SynthSpec } from '../scripts/lib/synth.js';
 
 const MiB = 2 ** 20;
@@ -108,11 +108,7 @@ const roundPeak = (p: Peak): Peak => ({ heapMiB: round(p.heapMiB), arrayBuffersM
 
 /** The model server in its own process; resolves with the model's URL and a stop function. */
 async function serveInChild(path: string, bytesPerSecond: number): Promise<{ url: string; stop: () => void }> {
-  const child = fork(new URL('./model-server-proc.ts', import.meta.url).pathname, [path, String(bytesPerSecond)], { execArgv: ['--import', 'tsx'] });
-  const url = await new Promise<string>((res, rej) => {
-    child.once('message', (m: { url: string }) => res(m.url));
-    child.once('exit', (code) => rej(new Error(`model server exited with ${code}`)));
-  });
+  const { url, child } = await forkServer('model-server-proc.ts', [path, String(bytesPerSecond)]);
   return { url, stop: () => child.kill() };
 }
 

@@ -9,11 +9,11 @@
 // rounds and their latencies are pooled; each (client, concurrency, round) run starts after an
 // unmeasured warm-up (200 sequential requests and one wave at the run's concurrency: the sockets
 // exist and the JIT has settled, so neither a cold connect storm nor compilation is measured).
-import { fork, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { RemoteEngine } from '../src/remote/engine.js';
 import { percentile } from '../src/remote/metrics.js';
 import { SseParser } from '../src/remote/sse.js';
+import { forkServer } from './fork-server.js';
 
 export interface RemoteBenchOptions {
   concurrency?: number[];
@@ -81,11 +81,7 @@ class ServerProcess {
   private constructor(private readonly child: ChildProcess, readonly url: string) {}
 
   static async start(): Promise<ServerProcess> {
-    const child = fork(resolve(import.meta.dirname, 'remote-server.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    const url = await new Promise<string>((res, rej) => {
-      child.once('message', (m: { url: string }) => res(m.url));
-      child.once('exit', (code) => rej(new Error(`bench server exited with ${code}`)));
-    });
+    const { url, child } = await forkServer('remote-server.ts');
     return new ServerProcess(child, url);
   }
 

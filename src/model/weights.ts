@@ -64,10 +64,8 @@ export interface UploadOptions {
   inflightBytes?: number;
 }
 
-type PartPlan = WeightPartInfo;
-
 /** How a tensor is split so each part (padded to 4 bytes) fits `limits`; throws if it can't be. */
-export function planParts(t: Pick<GGUFTensorInfo, 'name' | 'dims' | 'byteSize'>, limits: PartLimits): PartPlan[] {
+export function planParts(t: Pick<GGUFTensorInfo, 'name' | 'dims' | 'byteSize'>, limits: PartLimits): WeightPartInfo[] {
   const maxPart = Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / 4) * 4;
   const rows = t.dims.slice(1).reduce((a, b) => a * b, 1);
   if (Math.ceil(t.byteSize / 4) * 4 <= maxPart) return [{ rowStart: 0, rowCount: rows, byteOffset: 0, byteSize: t.byteSize }];
@@ -77,7 +75,7 @@ export function planParts(t: Pick<GGUFTensorInfo, 'name' | 'dims' | 'byteSize'>,
   }
   const nParts = Math.ceil(rows / Math.floor(maxPart / rowBytes));
   const per = Math.ceil(rows / nParts); // balanced parts
-  const parts: PartPlan[] = [];
+  const parts: WeightPartInfo[] = [];
   for (let r = 0; r < rows; r += per) {
     const n = Math.min(per, rows - r);
     parts.push({ rowStart: r, rowCount: n, byteOffset: r * rowBytes, byteSize: n * rowBytes });

@@ -19,8 +19,9 @@ export type LegTokenEvent = TokenEvent & { lp?: LogprobEntry };
 export type LegEvent = LegTokenEvent | FinalEvent;
 /**
  * Events travel between the remote layers in batches: all the events one network read (or one
- * local step) produced, in order, never empty, a final event only last. One await per batch instead
- * of one per token per layer is what keeps the client's overhead over raw undici small.
+ * local step) produced, in order, never empty, a final event only last: one await per batch per
+ * layer instead of one per event. It pays when a read carries several events (a server that
+ * writes in bursts, a consumer slower than the server); with one event per read it is the same.
  */
 export type LegBatch = LegEvent[];
 export type ChunkKind = 'completion' | 'chat';
@@ -49,7 +50,6 @@ export function mapFinish(f: unknown): FinishReason {
 const NO_LOGPROBS: readonly LogprobEntry[] = [];
 
 function logprobsOf(lp: unknown): readonly LogprobEntry[] {
-  if (lp === undefined || lp === null) return NO_LOGPROBS;
   if (!isObj(lp)) return NO_LOGPROBS;
   if (Array.isArray(lp.content)) {
     return lp.content.filter(isObj).map((e) => ({

@@ -34,6 +34,8 @@ export type { EndpointMetrics, RemoteMetrics } from './metrics.js';
 export type { RemoteEngineOptions } from './options.js';
 export { validateChat, validateCompletion } from './wire.js';
 
+const AFTER_DONE = 'the stream did not end after [DONE]';
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new FridayError('ABORTED', 'The request was aborted by the caller.'));
@@ -284,6 +286,7 @@ export class RemoteEngine implements Engine {
           return;
         }
         const parser = new SseParser();
+        const gap = `no token within ${this.o.interTokenTimeoutMs} ms of the previous one`;
         for await (const bytes of res.body) {
           // All the events of one read go up as one batch; tokens before an error still go first.
           let out: LegBatch | undefined;
@@ -293,7 +296,7 @@ export class RemoteEngine implements Engine {
               if (sawDone) continue;
               if (sse.data === '[DONE]') {
                 sawDone = true;
-                x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', 'the stream did not end after [DONE]');
+                x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', AFTER_DONE);
                 continue;
               }
               if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), ep.name);
@@ -307,8 +310,7 @@ export class RemoteEngine implements Engine {
             x.disarm(); // the consumer's pace is not the server's silence
             this.tokens += out.length;
             yield out;
-            if (!sawDone) x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', `no token within ${this.o.interTokenTimeoutMs} ms of the previous one`);
-            else x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', 'the stream did not end after [DONE]');
+            x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', sawDone ? AFTER_DONE : gap);
           }
           if (failure !== undefined) throw failure;
         }

@@ -204,10 +204,9 @@ async function* fakeEvents(name: string, req: LegRequest, o: Parameters<typeof f
 
 /** Drains events or batches of events (runWithFailover yields batches; a batch is never empty). */
 async function drain(it: AsyncIterable<LegEvent | GenerateEvent | LegEvent[]>) {
-  const out = { tokens: [] as number[], indexes: [] as number[], text: '', batches: 0, final: undefined as Extract<GenerateEvent, { done: true }> | undefined, error: undefined as FridayError | undefined };
+  const out = { tokens: [] as number[], indexes: [] as number[], text: '', final: undefined as Extract<GenerateEvent, { done: true }> | undefined, error: undefined as FridayError | undefined };
   try {
     for await (const item of it) for (const ev of Array.isArray(item) ? item : [item]) {
-      if (ev === item || (item as LegEvent[])[0] === ev) out.batches++;
       out.text += ev.text;
       if (ev.done) out.final = ev;
       else { out.tokens.push(ev.token); out.indexes.push(ev.index); }
