@@ -1,10 +1,12 @@
 // HTTP for the remote engine. Node and Electron main: undici, one keep-alive Pool per origin (max
-// connections, idle timeout, connect timeout) — imported dynamically so browser bundles never see
-// it. Browser and workers: fetch, with a per-origin concurrency limit (the browser owns the sockets).
+// connections, idle timeout, connect timeout; transport-undici.ts) — imported dynamically so browser
+// bundles never see it. Browser and workers: fetch, with a per-origin concurrency limit (the
+// browser owns the sockets).
 import { FridayError } from '../api/errors.js';
 import { detectRuntime, type Runtime } from '../platform/env.js';
 import { toAbortSignal, type AbortLike } from './abort.js';
 import type * as Undici from 'undici';
+import { UndiciTransport } from './transport-undici.js';
 
 export interface TransportRequest {
   method: 'GET' | 'POST';
@@ -69,101 +71,6 @@ export async function createTransport(opts: TransportOptions, kind?: 'undici' | 
   }
   if (typeof globalThis.fetch !== 'function') throw new FridayError('REMOTE_UNAVAILABLE', 'No fetch() in this environment.', { kind: 'connect' });
   return new FetchTransport(opts);
-}
-
-// ---------------------------------------------------------------- undici
-
-interface PoolEntry { pool: Undici.Pool; opened: number; closed: number }
-
-class UndiciTransport implements Transport {
-  readonly kind = 'undici';
-  private readonly pools = new Map<string, PoolEntry>();
-  private opened = 0;
-
-  constructor(private readonly undici: typeof Undici, private readonly opts: TransportOptions) {}
-
-  private poolFor(origin: string): PoolEntry {
-    let e = this.pools.get(origin);
-    if (!e) {
-      const pool = new this.undici.Pool(origin, {
-        connections: Math.max(1, this.opts.maxConnections(origin)),
-        keepAliveTimeout: this.opts.idleTimeoutMs,
-        keepAliveMaxTimeout: this.opts.idleTimeoutMs,
-        connectTimeout: this.opts.connectTimeoutMs,
-        // Timeouts are ours (first token, between tokens, whole response); undici's would cut SSE.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        pipelining: 1,
-      });
-      const entry: PoolEntry = { pool, opened: 0, closed: 0 };
-      pool.on('connect', () => { entry.opened++; this.opened++; });
-      pool.on('disconnect', () => { entry.closed++; });
-      this.pools.set(origin, (e = entry));
-    }
-    return e;
-  }
-
-  async request(origin: string, req: TransportRequest): Promise<TransportResponse> {
-    const { pool } = this.poolFor(origin);
-    const res = await pool.request({
-      path: req.path, method: req.method, headers: req.headers, body: req.body, signal: (req.signal ?? null) as AbortSignal | null, // undici duck-types it
-    });
-    const raw = res.body;
-    const headers = res.headers;
-    // undici frees the socket for the next request one macrotask after the response ends
-    // (setImmediate): wait for it, so a caller's next request reuses this socket.
-    const settle = () => new Promise<void>((r) => setImmediate(r));
-    async function* body(): AsyncGenerator<Uint8Array> {
-      for await (const c of raw as AsyncIterable<Uint8Array>) yield c;
-      await settle();
-    }
-    const it = body();
-    return {
-      status: res.statusCode,
-      header: (name) => {
-        const v = headers[name.toLowerCase()];
-        return Array.isArray(v) ? v.join(', ') : v;
-      },
-      body: it,
-      text: async (limit = 64 * 1024) => {
-        let s = '';
-        const dec = new TextDecoder();
-        for await (const c of it) if (s.length < limit) s += dec.decode(c, { stream: true });
-        return (s + dec.decode()).slice(0, limit);
-      },
-      discard: async () => {
-        await raw.dump({ limit: 1 << 20 }).catch(() => undefined);
-        await settle();
-      },
-    };
-  }
-
-  poolStats(origin: string): PoolSnapshot | undefined {
-    const e = this.pools.get(origin);
-    if (!e) return undefined;
-    const s = e.pool.stats;
-    return { connected: s.connected, free: s.free, running: s.running, pending: s.pending, newConnections: e.opened, closedConnections: e.closed };
-  }
-
-  newConnections(): number {
-    return this.opened;
-  }
-
-  async close(): Promise<void> {
-    const pools = [...this.pools.values()];
-    this.pools.clear();
-    // close() waits for running requests; callers abort theirs first, so this is quick.
-    await Promise.all(pools.map(async ({ pool }) => {
-      const t = setTimeout(() => void pool.destroy().catch(() => undefined), 2_000);
-      try {
-        await pool.close();
-      } catch {
-        await pool.destroy().catch(() => undefined);
-      } finally {
-        clearTimeout(t);
-      }
-    }));
-  }
 }
 
 // ---------------------------------------------------------------- fetch
