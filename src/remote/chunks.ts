@@ -28,7 +28,11 @@ export type ChunkKind = 'completion' | 'chat';
 
 const enc = new TextEncoder();
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isIds = (x: unknown): x is number[] => Array.isArray(x) && x.every((v) => Number.isInteger(v));
+function isIds(x: unknown): x is number[] {
+  if (!Array.isArray(x)) return false;
+  for (const v of x) if (!Number.isInteger(v)) return false;
+  return true;
+}
 
 function protocol(endpoint: string, what: string): FridayError {
   return remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${endpoint}" sent a malformed response: ${what}.`, { endpoint });
@@ -132,10 +136,8 @@ export class ChunkDecoder {
     const finish = choice.finish_reason;
     const out: LegTokenEvent[] = [];
     if (ids && ids.length > 0) {
-      ids.forEach((id, k) => {
-        const last = k === ids.length - 1;
-        out.push(tokenEvent(id, last ? this.pending + text : '', this.count++, lps[k]));
-      });
+      const last = ids.length - 1;
+      for (let k = 0; k <= last; k++) out.push(tokenEvent(ids[k]!, k === last ? this.pending + text : '', this.count++, lps[k]));
       this.pending = '';
     } else if (ids) {
       this.pending += text; // text with no token (yet): released with the next token or at the end
@@ -306,15 +308,14 @@ export function publicEvents(batches: AsyncIterable<LegBatch>): AsyncIterable<Ge
         return { value: rest, done: false };
       };
       // After the final event the source is still read to its end, so its `finally` blocks run.
-      const more = async (): Promise<IteratorResult<GenerateEvent>> => {
-        for (;;) {
-          const r = await src.next();
-          if (r.done) return { value: undefined, done: true };
-          batch = r.value;
-          i = 0;
-          if (batch.length > 0) return take();
-        }
+      // A `then` per batch, not an async function: one promise fewer on every batch.
+      const onBatch = (r: IteratorResult<LegBatch>): IteratorResult<GenerateEvent> | Promise<IteratorResult<GenerateEvent>> => {
+        if (r.done) return { value: undefined, done: true };
+        batch = r.value;
+        i = 0;
+        return batch.length > 0 ? take() : more();
       };
+      const more = (): Promise<IteratorResult<GenerateEvent>> => src.next().then(onBatch);
       return {
         next: () => (i < batch.length ? Promise.resolve(take()) : ended ? Promise.resolve({ value: undefined, done: true }) : more()),
         return: async () => {

@@ -30,6 +30,7 @@ export class EndpointPicker {
   ) {}
 
   wake(): void {
+    if (this.waiters.size === 0) return;
     const ws = [...this.waiters];
     this.waiters.clear();
     for (const w of ws) w();
@@ -41,6 +42,12 @@ export class EndpointPicker {
       if (a.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
       if (this.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
       const now = Date.now();
+      const only = this.endpoints.length === 1 ? this.endpoints[0]! : undefined;
+      // One endpoint, free and fine: the common case, without building the candidate lists.
+      if (only && !a.needContinue && !a.broken.has(only.name) && !a.exclude.has(only.name) && only.hasCapacity && !only.blocked(now) && only.breaker.canPass() && only.breaker.tryAcquire()) {
+        only.inFlight++;
+        return only;
+      }
       const cands = this.endpoints.filter((e) => !a.exclude.has(e.name) && !a.broken.has(e.name) && (!a.needContinue || e.continueAssistant));
       if (cands.length === 0) {
         throw a.lastErr ?? remoteError('REMOTE_UNAVAILABLE', 'no_endpoint', a.needContinue

@@ -50,6 +50,7 @@ export class Endpoint {
   /** Smooth weighted round-robin state. */
   current = 0;
   private readonly baseHeaders: Record<string, string>;
+  private streamHeadersMemo: Record<string, string> | undefined;
 
   constructor(cfg: RemoteEndpointConfig, defaults: { apiKey?: string; model?: string; headers?: Record<string, string> }, breaker: BreakerOptions) {
     let u: URL;
@@ -80,6 +81,11 @@ export class Endpoint {
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...this.baseHeaders, ...extra };
+  }
+
+  /** Headers of a streamed request, built once (undici and fetch only read them). */
+  get streamHeaders(): Record<string, string> {
+    return (this.streamHeadersMemo ??= this.headers({ 'content-type': 'application/json', accept: 'text/event-stream' }));
   }
 
   get hasCapacity(): boolean {

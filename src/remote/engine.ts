@@ -20,21 +20,26 @@ import {
 import { Endpoint } from './endpoint.js';
 import { EndpointPicker } from './dispatch.js';
 import { errorFromStreamEvent, isNeutral, isRetryable, kindOf, remoteError } from './errors.js';
-import { openExchange, type ExchangeOwner } from './exchange.js';
+import { Exchange, Exchanges, deadlineTickMs } from './exchange.js';
 import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 import { checkEndpointHealth } from './health.js';
 import { remotePrometheus, type RemoteMetrics } from './metrics.js';
 import { REMOTE_DEFAULTS, type RemoteEngineOptions } from './options.js';
-import { SseParser } from './sse.js';
+import { SseLeg } from './leg.js';
 import { createTransport, type PoolSnapshot, type Transport } from './transport.js';
 import { parseJson, requestBody, tryJson, validateChat, validateCompletion } from './wire.js';
+import { Channel } from '../stream/channel.js';
 
 export type { RemoteEndpointConfig } from './endpoint.js';
 export type { EndpointMetrics, RemoteMetrics } from './metrics.js';
 export type { RemoteEngineOptions } from './options.js';
 export { validateChat, validateCompletion } from './wire.js';
 
-const AFTER_DONE = 'the stream did not end after [DONE]';
+/** Batches a stream holds for a consumer that is behind before its socket is paused. */
+const LEG_QUEUE = 64;
+
+/** The exchange (and its leg, once streaming) a stream is on now: what a cancel or a drain reaches. */
+interface LegSlot { x?: Exchange; leg?: SseLeg }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -58,27 +63,25 @@ export class RemoteEngine implements Engine {
   private readonly defaultModel: string | undefined;
   private readonly transportP: Promise<Transport>;
   private transport: Transport | undefined;
-  /** Abort functions of every exchange and health check in flight (close() calls them). */
+  /** Abort functions of the health checks in flight (close() calls them). */
   private readonly active = new Set<() => void>();
+  /** The exchanges in flight and the one timer that checks their deadlines. */
+  private readonly exchanges: Exchanges;
   private healthTimer: ReturnType<typeof setInterval> | undefined;
   private readonly checking = new Set<Endpoint>();
   private closed = false;
   private inFlight = 0;
-  private httpRequests = 0;
+  private healthRequests = 0;
   private tokens = 0;
   private retries = 0;
   private failovers = 0;
   private readonly errors: Record<string, number> = {};
   private readonly picker: EndpointPicker;
-  private readonly exchangeOwner: ExchangeOwner = {
-    isClosed: () => this.closed,
-    active: this.active,
-    onSend: () => { this.httpRequests++; },
-  };
 
   constructor(opts: RemoteEngineOptions) {
     if (!opts.endpoints?.length) throw new FridayError('INVALID_REQUEST', 'RemoteEngine needs at least one endpoint.', { param: 'endpoints' });
     this.o = { ...REMOTE_DEFAULTS, ...dropUndefined(opts as unknown as Record<string, unknown>) } as typeof REMOTE_DEFAULTS;
+    this.exchanges = new Exchanges(deadlineTickMs(this.o.firstTokenTimeoutMs, this.o.interTokenTimeoutMs, this.o.requestTimeoutMs));
     const defaults = { apiKey: opts.apiKey, model: opts.model, headers: opts.headers };
     this.endpoints = opts.endpoints.map((e) => new Endpoint(typeof e === 'string' ? { url: e } : e, defaults, opts.breaker ?? {}));
     const names = new Set(this.endpoints.map((e) => e.name));
@@ -137,8 +140,7 @@ export class RemoteEngine implements Engine {
    * The full pipeline as events: endpoint choice, retries before the first token, mid-stream
    * failover across endpoints. The router uses it as one target.
    */
-  async *stream(leg: LegRequest, options: RequestOptions = {}): AsyncGenerator<LegBatch> {
-    if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
+  stream(leg: LegRequest, options: RequestOptions = {}): AsyncIterable<LegBatch> {
     const signal = options.signal;
     const exclude = new Set<string>();
     let first = true;
@@ -156,30 +158,38 @@ export class RemoteEngine implements Engine {
       this.failovers++;
       return this.target(exclude);
     };
-    this.inFlight++;
-    try {
-      yield* runWithFailover(leg, next, { signal, tokenizer: this.tokenizer });
-    } finally {
-      this.inFlight--;
-    }
+    return runWithFailover(leg, next, {
+      signal, tokenizer: this.tokenizer, onStart: () => { this.inFlight++; }, onEnd: () => { this.inFlight--; },
+    });
   }
 
   private target(exclude: Set<string>): FailoverTarget {
-    return {
-      name: 'remote',
-      canContinue: (kind) => this.canContinue(kind, exclude),
-      open: (leg, signal) => this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, (ep, s) => this.streamFrom(ep, leg, s), (b: LegBatch) => b[b.length - 1]!.done),
-    };
+    return { name: 'remote', canContinue: (kind) => this.canContinue(kind, exclude), open: (leg, signal) => this.openStream(leg, exclude, signal) };
+  }
+
+  /**
+   * One target's events: the attempt loop runs as a task that feeds one queue, which the failover
+   * layer reads. The queue is full when the consumer is behind: the leg then pauses its socket.
+   */
+  private openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+    const current: LegSlot = {};
+    let cancelled = false;
+    const out = new Channel<LegBatch>(LEG_QUEUE, {
+      onDrain: () => current.leg?.resume(),
+      // The consumer stopped reading (a stop string, a break): end the exchange in flight.
+      onCancel: () => { cancelled = true; current.x?.cancel(); },
+    });
+    const run = (ep: Endpoint, s: AbortSignal | undefined, started: () => void) => this.streamFrom(ep, leg, s, out, started, current);
+    this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, run, () => cancelled).then(() => out.close(), (e) => out.fail(e));
+    return out;
   }
 
   /** A non-streamed request: the server's JSON with `served_by` set to the endpoint name. */
   private async nonStream(leg: LegRequest, options: RequestOptions = {}): Promise<Record<string, unknown>> {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-    const signal = options.signal;
     this.inFlight++;
     try {
-      for await (const r of this.attempts(false, new Set(), signal, (ep, s) => this.responseFrom(ep, leg, s), () => true)) return r;
-      throw new FridayError('INTERNAL', 'no response');
+      return await this.attempts(false, new Set(), options.signal, (ep, s, started) => this.responseFrom(ep, leg, s, started), () => false);
     } finally {
       this.inFlight--;
     }
@@ -187,38 +197,40 @@ export class RemoteEngine implements Engine {
 
   // ------------------------------------------------------------ endpoint choice and retries
 
-  /** Runs `run` on an endpoint, retrying on others (or later) until it yields its first item. */
-  private async *attempts<T>(
-    needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal | undefined, run: (ep: Endpoint, signal: AbortSignal | undefined) => AsyncIterable<T>,
-    isEnd: (item: T) => boolean,
-  ): AsyncGenerator<T> {
+  /**
+   * Runs `run` on an endpoint, retrying on others (or later) until one delivers its first output
+   * (`run` calls `started`); after that a failure is the failover layer's to handle. Resolves when
+   * a run completes.
+   */
+  private async attempts<T>(
+    needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal | undefined,
+    run: (ep: Endpoint, signal: AbortSignal | undefined, started: () => void) => Promise<T>, cancelled: () => boolean,
+  ): Promise<T> {
     const tried = new Set<string>();
     const broken = new Set<string>(); // protocol errors: not retried on the same endpoint
     let lastErr: FridayError | undefined;
     for (let attempt = 1; ; attempt++) {
+      if (cancelled()) throw new FridayError('ABORTED', 'The consumer stopped reading.');
       const ep = await this.picker.acquire({ exclude, tried, broken, needContinue, signal, lastErr });
       const t0 = performance.now();
       let first = true;
       let verdict = false;
       ep.counters.requests++;
+      const started = () => {
+        if (!first) return;
+        first = false;
+        ep.counters.ttft.record(performance.now() - t0);
+      };
       try {
-        for await (const item of run(ep, signal)) {
-          if (first) {
-            first = false;
-            ep.counters.ttft.record(performance.now() - t0);
-          }
-          if (isEnd(item)) {
-            // Recorded before handing it over: the consumer may stop iterating right after.
-            // Only a complete answer counts as a success (a server that always drops mid-stream opens the circuit).
-            ep.breaker.onSuccess();
-            verdict = true;
-            ep.counters.succeeded++;
-            ep.counters.latency.record(performance.now() - t0);
-          }
-          yield item;
-        }
-        return;
+        const result = await run(ep, signal, started);
+        // Only a complete answer counts as a success (a server that always drops mid-stream opens the circuit).
+        ep.breaker.onSuccess();
+        verdict = true;
+        ep.counters.succeeded++;
+        ep.counters.latency.record(performance.now() - t0);
+        return result;
       } catch (e) {
+        if (cancelled()) throw e; // the consumer left: no verdict, nothing to count
         const err = toFridayError(e);
         verdict = true;
         if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
@@ -246,8 +258,9 @@ export class RemoteEngine implements Engine {
           const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (attempt - 1));
           await sleep(cap / 2 + Math.random() * (cap / 2), signal);
         }
+        if (cancelled()) throw err;
       } finally {
-        // The consumer may stop early (no exception, no verdict): release a half-open probe.
+        // The consumer may stop early (no verdict): release a half-open probe.
         if (!verdict) ep.breaker.onNeutral();
         ep.inFlight--;
         this.picker.wake();
@@ -262,75 +275,52 @@ export class RemoteEngine implements Engine {
 
   // ------------------------------------------------------------ one HTTP exchange
 
-  /** One streamed request on one endpoint, as events. */
-  private async *streamFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined): AsyncGenerator<LegBatch> {
+  /** One streamed request on one endpoint: its events go into `out` as they arrive; resolves after the final one. */
+  private async streamFrom(
+    ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, out: Channel<LegBatch>, started: () => void, current: LegSlot,
+  ): Promise<void> {
     const t = this.transport ?? (await this.transportP);
-    const x = openExchange(ep, outer, this.exchangeOwner);
+    const x = new Exchange(ep, outer, this.exchanges);
+    current.x = x;
+    current.leg = undefined;
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
     const promptIds = leg.kind === 'completion' && Array.isArray(leg.gen!.prompt) ? leg.gen!.prompt : undefined;
     const dec = new ChunkDecoder(leg.kind, ep.name, promptIds);
-    let sawDone = false;
+    const onBatch = (b: LegBatch) => { this.tokens += b.length; started(); };
     x.arm(this.o.firstTokenTimeoutMs, 'timeout_first_token', `no token within ${this.o.firstTokenTimeoutMs} ms`);
     try {
-      const res = await x.send(t, { method: 'POST', path, headers: ep.headers({ 'content-type': 'application/json', accept: 'text/event-stream' }), body: JSON.stringify(requestBody(ep, leg, true, this.defaultModel)) });
+      const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, this.defaultModel)) });
+      let ctype: string;
       try {
         await x.checkStatus(res);
-        const ctype = (res.header('content-type') ?? '').toLowerCase();
+        ctype = (res.header('content-type') ?? '').toLowerCase();
         if (!ctype.includes('text/event-stream')) {
           // Some servers ignore `stream`: accept a whole JSON answer.
           if (!ctype.includes('json')) throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" answered a stream request with content-type "${ctype}".`, { endpoint: ep.name });
-          const obj = parseJson(await res.text(64 << 20), ep.name);
+          const batch = dec.fromResponse(parseJson(await res.text(64 << 20), ep.name));
           x.clean();
           x.disarm();
-          yield dec.fromResponse(obj);
+          out.push(batch);
+          onBatch(batch);
           return;
         }
-        const parser = new SseParser();
-        const gap = `no token within ${this.o.interTokenTimeoutMs} ms of the previous one`;
-        for await (const bytes of res.body) {
-          // All the events of one read go up as one batch; tokens before an error still go first.
-          let out: LegBatch | undefined;
-          let failure: unknown;
-          try {
-            for (const sse of parser.push(bytes)) {
-              if (sawDone) continue;
-              if (sse.data === '[DONE]') {
-                sawDone = true;
-                x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', AFTER_DONE);
-                continue;
-              }
-              if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), ep.name);
-              const evs = dec.push(parseJson(sse.data, ep.name));
-              if (evs.length > 0) out = out ? out.concat(evs) : evs;
-            }
-          } catch (e) {
-            failure = e;
-          }
-          if (out) {
-            x.disarm(); // the consumer's pace is not the server's silence
-            this.tokens += out.length;
-            yield out;
-            x.arm(this.o.interTokenTimeoutMs, 'timeout_inter_token', sawDone ? AFTER_DONE : gap);
-          }
-          if (failure !== undefined) throw failure;
-        }
-        parser.end();
-        x.clean();
       } catch (e) {
-        // A server that never closes after [DONE]: the answer is complete, the socket is dropped.
-        if (!(sawDone && dec.finished && x.timedOut)) throw x.reason(e, true);
+        throw x.reason(e, true);
       }
-      x.disarm();
-      yield [dec.final(sawDone)];
+      await new Promise<void>((resolve, reject) => {
+        const sse = new SseLeg(x, dec, out, this.o.interTokenTimeoutMs, onBatch, (err) => (err ? reject(err) : resolve()));
+        current.leg = sse;
+        sse.start(res);
+      });
     } finally {
       x.finish();
     }
   }
 
   /** One non-streamed request on one endpoint. */
-  private async *responseFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined): AsyncGenerator<Record<string, unknown>> {
+  private async responseFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, started: () => void): Promise<Record<string, unknown>> {
     const t = this.transport ?? (await this.transportP);
-    const x = openExchange(ep, outer, this.exchangeOwner);
+    const x = new Exchange(ep, outer, this.exchanges);
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
     x.arm(this.o.requestTimeoutMs, 'timeout_response', `no complete response within ${this.o.requestTimeoutMs} ms`);
     try {
@@ -350,7 +340,8 @@ export class RemoteEngine implements Engine {
       }
       const u = (obj as { usage?: { completion_tokens?: number } }).usage;
       if (typeof u?.completion_tokens === 'number') this.tokens += u.completion_tokens;
-      yield { ...(obj as Record<string, unknown>), served_by: ep.name };
+      started();
+      return { ...(obj as Record<string, unknown>), served_by: ep.name };
     } finally {
       x.finish();
     }
@@ -368,7 +359,7 @@ export class RemoteEngine implements Engine {
     if (this.closed || this.checking.has(ep)) return;
     this.checking.add(ep);
     try {
-      const models = await checkEndpointHealth(ep, this.transportP, { timeoutMs: this.o.healthTimeoutMs, active: this.active, onSend: () => { this.httpRequests++; } });
+      const models = await checkEndpointHealth(ep, this.transportP, { timeoutMs: this.o.healthTimeoutMs, active: this.active, onSend: () => { this.healthRequests++; } });
       if (models !== undefined && !this.info.contextLength) {
         const ctx = (tryJson(models) as { data?: { context_length?: unknown }[] } | undefined)?.data?.[0]?.context_length;
         if (typeof ctx === 'number') this.info.contextLength = ctx;
@@ -381,11 +372,12 @@ export class RemoteEngine implements Engine {
   metrics(): RemoteMetrics {
     const t = this.transport;
     const newConnections = t?.newConnections();
+    const requests = this.exchanges.sent + this.healthRequests;
     return {
       transport: t?.kind,
-      requests: this.httpRequests,
+      requests,
       newConnections,
-      connectionReuseRatio: newConnections === undefined || this.httpRequests === 0 ? undefined : 1 - newConnections / this.httpRequests,
+      connectionReuseRatio: newConnections === undefined || requests === 0 ? undefined : 1 - newConnections / requests,
       inFlight: this.inFlight,
       queued: this.picker.queued,
       tokens: this.tokens,
@@ -421,6 +413,7 @@ export class RemoteEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.healthTimer);
+    this.exchanges.closeAll();
     for (const abort of [...this.active]) abort();
     this.picker.wake();
     const t = await this.transportP.catch(() => undefined);

@@ -1,89 +1,154 @@
-// One HTTP exchange with one endpoint: its abort controller, our timeouts (first token, between
+// One HTTP exchange with one endpoint: its abort handle, our timeouts (first token, between
 // tokens, whole response), the reason an abort happened, and socket hygiene (a body not read to its
 // end drops the socket rather than returning it to the pool).
+//
+// Deadlines are checked by one timer for all the exchanges of an engine (Exchanges), not by a
+// timer per exchange: a stream moves its deadline on every network read, and even one setTimeout
+// and clearTimeout per request is a measurable share of a streamed request's client CPU. The check
+// runs every tenth of the shortest timeout (5 ms to 1 s), so a timeout fires up to that much late.
 import { FridayError } from '../api/errors.js';
 import { AbortHandle } from './abort.js';
 import type { Endpoint } from './endpoint.js';
-import { errorFromResponse, networkError, parseRetryAfter, remoteError, type RemoteErrorKind } from './errors.js';
-import type { Transport, TransportResponse } from './transport.js';
+import { errorFromResponse, networkError, parseRetryAfter, remoteError } from './errors.js';
+import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
-/** What an exchange needs from the engine that runs it. */
-export interface ExchangeOwner {
-  isClosed(): boolean;
-  /** Abort functions of every exchange in flight (the engine's close() calls them). */
-  readonly active: Set<() => void>;
-  /** Counts an HTTP request sent. */
-  onSend(): void;
+type TimeoutKind = 'timeout_first_token' | 'timeout_inter_token' | 'timeout_response';
+
+/** The exchanges in flight: close() reaches them all, and one interval checks their deadlines. */
+export class Exchanges {
+  private readonly live = new Set<Exchange>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** HTTP requests sent. */
+  sent = 0;
+  closed = false;
+
+  constructor(private readonly tickMs: number) {}
+
+  add(x: Exchange): void {
+    this.live.add(x);
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  delete(x: Exchange): void {
+    this.live.delete(x);
+  }
+
+  /** Aborts every exchange in flight with ENGINE_CLOSED. */
+  closeAll(): void {
+    this.closed = true;
+    for (const x of [...this.live]) x.abortWith(new FridayError('ENGINE_CLOSED', 'The remote engine was closed before this request finished.'));
+    this.stop();
+  }
+
+  private tick(): void {
+    if (this.live.size === 0) return this.stop(); // idle: stop until the next exchange
+    const now = performance.now();
+    for (const x of this.live) if (x.deadline <= now) x.expire();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
 
-export type Exchange = ReturnType<typeof openExchange>;
+export class Exchange {
+  /** When our current timeout expires (performance.now() time); Infinity when none is armed. */
+  deadline = Infinity;
+  timedOut = false;
+  private readonly ac = new AbortHandle();
+  private why: FridayError | undefined;
+  private expiryMs = 0;
+  private expiryKind: TimeoutKind = 'timeout_first_token';
+  private expiryWhat = '';
+  private isClean = false;
+  private readonly onOuter: (() => void) | undefined;
 
-/** Per-exchange plumbing: abort controller, our timeouts, the reason an abort happened, socket hygiene. */
-export function openExchange(ep: Endpoint, outer: AbortSignal | undefined, owner: ExchangeOwner) {
-  const ac = new AbortHandle();
-  let why: FridayError | undefined;
-  // One timer per exchange, not one per token: arm() moves a deadline; the timer, when it fires
-  // early, sleeps again until the deadline (a token stream re-arms thousands of times a second).
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let timerAt = Infinity;
-  let deadline = Infinity;
-  let expiry: { ms: number; kind: RemoteErrorKind; what: string } = { ms: 0, kind: 'timeout_first_token', what: '' };
-  let clean = false;
-  let timedOut = false;
-  const abortWith = (e: FridayError) => { why ??= e; ac.abort(); };
-  const schedule = (at: number) => {
-    clearTimeout(timer);
-    timerAt = at;
-    timer = setTimeout(fire, Math.max(1, Math.ceil(at - performance.now())));
-  };
-  const fire = () => {
-    timer = undefined;
-    timerAt = Infinity;
-    if (deadline === Infinity) return;
-    if (performance.now() < deadline) return schedule(deadline);
-    timedOut = true;
-    abortWith(remoteError('REMOTE_UNAVAILABLE', expiry.kind, `Remote endpoint "${ep.name}": ${expiry.what}.`, { endpoint: ep.name, timeoutMs: expiry.ms }));
-  };
-  const onOuter = () => abortWith(new FridayError('ABORTED', 'The request was aborted by the caller.'));
-  if (outer?.aborted) onOuter();
-  else outer?.addEventListener('abort', onOuter, { once: true });
-  const closer = () => abortWith(new FridayError('ENGINE_CLOSED', 'The remote engine was closed before this request finished.'));
-  owner.active.add(closer);
-  return {
-    get timedOut() { return timedOut; },
-    arm(ms: number, kind: 'timeout_first_token' | 'timeout_inter_token' | 'timeout_response', what: string) {
-      if (ms <= 0) { deadline = Infinity; return; }
-      deadline = performance.now() + ms;
-      if (expiry.what !== what) expiry = { ms, kind, what };
-      if (deadline < timerAt) schedule(deadline);
-    },
-    disarm() { deadline = Infinity; },
-    clean() { clean = true; },
-    async send(t: Transport, req: Parameters<Transport['request']>[1]): Promise<TransportResponse> {
-      if (owner.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-      owner.onSend();
-      try {
-        return await t.request(ep.origin, { ...req, signal: ac });
-      } catch (e) {
-        throw why ?? networkError(e, ep.name, false);
-      }
-    },
-    async checkStatus(res: TransportResponse): Promise<void> {
-      if (res.status >= 200 && res.status < 300) return;
-      const text = await res.text(16 * 1024);
-      clean = true;
-      throw errorFromResponse(res.status, text, ep.name, parseRetryAfter(res.header('retry-after')));
-    },
-    reason(e: unknown, afterResponse: boolean): FridayError {
-      if (why) return why;
-      if (e instanceof FridayError) return e;
-      return networkError(e, ep.name, afterResponse);
-    },
-    finish() {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onOuter);
-      owner.active.delete(closer);
-      if (!clean) ac.abort(); // the body was not read to its end: drop the socket rather than reuse it
-    },
-  };
+  constructor(private readonly ep: Endpoint, private readonly outer: AbortSignal | undefined, private readonly owner: Exchanges) {
+    if (outer) {
+      this.onOuter = () => this.abortWith(new FridayError('ABORTED', 'The request was aborted by the caller.'));
+      if (outer.aborted) this.onOuter();
+      else outer.addEventListener('abort', this.onOuter, { once: true });
+    }
+    owner.add(this);
+  }
+
+  abortWith(e: FridayError): void {
+    this.why ??= e;
+    this.ac.abort();
+  }
+
+  /** Sets our timeout: `what` is said in the error if nothing happens within `ms`. */
+  arm(ms: number, kind: TimeoutKind, what: string): void {
+    if (ms <= 0) {
+      this.deadline = Infinity;
+      return;
+    }
+    this.deadline = performance.now() + ms;
+    this.expiryMs = ms;
+    this.expiryKind = kind;
+    this.expiryWhat = what;
+  }
+
+  disarm(): void {
+    this.deadline = Infinity;
+  }
+
+  /** The deadline passed (called by Exchanges' timer). */
+  expire(): void {
+    this.deadline = Infinity;
+    this.timedOut = true;
+    const ep = this.ep.name;
+    this.abortWith(remoteError('REMOTE_UNAVAILABLE', this.expiryKind, `Remote endpoint "${ep}": ${this.expiryWhat}.`, { endpoint: ep, timeoutMs: this.expiryMs }));
+  }
+
+  /** The body was read to its end: the socket may go back to the pool. */
+  clean(): void {
+    this.isClean = true;
+  }
+
+  /** The consumer stopped reading: end the exchange, no verdict on the endpoint. */
+  cancel(): void {
+    this.abortWith(new FridayError('ABORTED', 'The consumer stopped reading.'));
+  }
+
+  async send(t: Transport, req: TransportRequest): Promise<TransportResponse> {
+    if (this.owner.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
+    this.owner.sent++;
+    req.signal = this.ac;
+    try {
+      return await t.request(this.ep.origin, req);
+    } catch (e) {
+      throw this.why ?? networkError(e, this.ep.name, false);
+    }
+  }
+
+  async checkStatus(res: TransportResponse): Promise<void> {
+    if (res.status >= 200 && res.status < 300) return;
+    const text = await res.text(16 * 1024);
+    this.isClean = true;
+    throw errorFromResponse(res.status, text, this.ep.name, parseRetryAfter(res.header('retry-after')));
+  }
+
+  /** Why the exchange failed: our own abort reason (timeout, caller, close) first. */
+  reason(e: unknown, afterResponse: boolean): FridayError {
+    if (this.why) return this.why;
+    if (e instanceof FridayError) return e;
+    return networkError(e, this.ep.name, afterResponse);
+  }
+
+  finish(): void {
+    this.deadline = Infinity;
+    if (this.onOuter) this.outer!.removeEventListener('abort', this.onOuter);
+    this.owner.delete(this);
+    if (!this.isClean) this.ac.abort(); // the body was not read to its end: drop the socket rather than reuse it
+  }
+}
+
+/** How often Exchanges checks deadlines, for these timeouts (ms; 0 = off). */
+export function deadlineTickMs(...timeouts: number[]): number {
+  const on = timeouts.filter((t) => t > 0);
+  return on.length === 0 ? 1_000 : Math.min(1_000, Math.max(5, Math.floor(Math.min(...on) / 10)));
 }

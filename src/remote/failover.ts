@@ -57,6 +57,9 @@ export interface FailoverOptions {
   /** The model's tokenizer, when known (same model on every target). */
   tokenizer?: Tokenizer;
   onFailover?: (info: { from: string; tokens: number; error: FridayError }) => void;
+  /** The stream started (its first read) and ended (any way: done, failed, or left by the consumer). */
+  onStart?: () => void;
+  onEnd?: () => void;
 }
 
 /** Errors that move a request to the next target (before or after its first token). */
@@ -141,98 +144,103 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
     return { done: true, text, index: completion, finish_reason: finish, usage: usageAfterFailover(legUsage, completion), served_by: servedBy, ...(p ? { prompt_tokens: p } : {}) };
   };
 
-  for (;;) {
-    if (signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
-    const target = await next({ kind, tokens: count, error: lastErr, failed });
-    if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
-    let legReq: LegRequest = req;
-    if (count > 0) {
-      if (!target.canContinue(kind)) {
-        cannotContinue.push(target.name);
-        failed = target;
-        continue;
-      }
-      takeOverText();
-      const remaining = maxTokens === undefined || maxTokens === null ? undefined : maxTokens - count;
-      if (remaining !== undefined && remaining <= 0) {
-        // Everything was generated; only the end of the stream was lost.
-        const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
-        yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
-        return;
-      }
-      const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
-      if (built instanceof FridayError) throw new FridayError(lastErr?.code ?? built.code, `${lastErr ? lastErr.message + ' ' : ''}${built.message}`, { ...lastErr?.details, tokens: count, failover: 'impossible' });
-      legReq = built;
-      continued = true;
-      failedTokens = count;
-    }
-
-    // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
-    // gone) ends it through its iterator's return(), as for-await does.
-    const it = target.open(legReq, signal)[Symbol.asyncIterator]();
-    try {
-      for await (const item of { [Symbol.asyncIterator]: () => it }) {
-        const batch = Array.isArray(item) ? item : [item];
-        if (!matcher && passThrough(batch, count)) {
-          // The common case (first target, tokens only, indexes already ours): the batch as it is.
-          for (const ev of batch) { ids.push((ev as LegTokenEvent).token); emitted += ev.text; }
-          count += batch.length;
-          yield batch;
+  opts.onStart?.();
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+      const target = await next({ kind, tokens: count, error: lastErr, failed });
+      if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
+      let legReq: LegRequest = req;
+      if (count > 0) {
+        if (!target.canContinue(kind)) {
+          cannotContinue.push(target.name);
+          failed = target;
           continue;
         }
-        const out: LegBatch = [];
-        for (const ev of batch) {
-          if (!ev.done) {
-            if (!matcher) {
+        takeOverText();
+        const remaining = maxTokens === undefined || maxTokens === null ? undefined : maxTokens - count;
+        if (remaining !== undefined && remaining <= 0) {
+          // Everything was generated; only the end of the stream was lost.
+          const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
+          yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
+          return;
+        }
+        const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
+        if (built instanceof FridayError) throw new FridayError(lastErr?.code ?? built.code, `${lastErr ? lastErr.message + ' ' : ''}${built.message}`, { ...lastErr?.details, tokens: count, failover: 'impossible' });
+        legReq = built;
+        continued = true;
+        failedTokens = count;
+      }
+
+      // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
+      // gone) ends it through its iterator's return(), as for-await does.
+      const it = target.open(legReq, signal)[Symbol.asyncIterator]();
+      try {
+        for await (const item of { [Symbol.asyncIterator]: () => it }) {
+          const batch = Array.isArray(item) ? item : [item];
+          if (!matcher && passThrough(batch, count)) {
+            // The common case (first target, tokens only, indexes already ours): the batch as it is.
+            for (const ev of batch) { ids.push((ev as LegTokenEvent).token); emitted += ev.text; }
+            count += batch.length;
+            yield batch;
+            continue;
+          }
+          const out: LegBatch = [];
+          for (const ev of batch) {
+            if (!ev.done) {
+              if (!matcher) {
+                ids.push(ev.token);
+                emitted += ev.text;
+                out.push(ev.index === count ? (count++, ev) : { ...ev, index: count++ });
+                continue;
+              }
+              let piece: string;
+              if (decoder && ev.token >= 0) piece = decoder.push(ev.token);
+              else {
+                if (decoder) { piece = decoder.flush() + ev.text; decoder = undefined; } // ids stopped coming: use the target's text
+                else piece = ev.text;
+              }
+              const r = matcher.push(piece);
               ids.push(ev.token);
-              emitted += ev.text;
-              out.push(ev.index === count ? (count++, ev) : { ...ev, index: count++ });
+              count++;
+              if (r.stopped) {
+                await it.return?.(); // the target does not know our stop strings: stop it now
+                out.push(finalEvent(r.emit, 'stop', count, target.name));
+                yield out;
+                return;
+              }
+              emitted += r.emit;
+              out.push({ ...ev, text: r.emit, index: count - 1 });
               continue;
             }
-            let piece: string;
-            if (decoder && ev.token >= 0) piece = decoder.push(ev.token);
-            else {
-              if (decoder) { piece = decoder.flush() + ev.text; decoder = undefined; } // ids stopped coming: use the target's text
-              else piece = ev.text;
-            }
-            const r = matcher.push(piece);
-            ids.push(ev.token);
-            count++;
-            if (r.stopped) {
-              await it.return?.(); // the target does not know our stop strings: stop it now
-              out.push(finalEvent(r.emit, 'stop', count, target.name));
+            if (!continued) {
+              out.push(ev);
               yield out;
               return;
             }
-            emitted += r.emit;
-            out.push({ ...ev, text: r.emit, index: count - 1 });
-            continue;
-          }
-          if (!continued) {
-            out.push(ev);
+            const extra = decoder ? decoder.flush() : ev.text;
+            const r = matcher!.push(extra);
+            const completion = Math.max(count, failedTokens + ev.index);
+            out.push(r.stopped
+              ? finalEvent(r.emit, 'stop', completion, ev.served_by, ev.usage)
+              : finalEvent(r.emit + matcher!.flush(), ev.finish_reason, completion, ev.served_by, ev.usage));
             yield out;
             return;
           }
-          const extra = decoder ? decoder.flush() : ev.text;
-          const r = matcher!.push(extra);
-          const completion = Math.max(count, failedTokens + ev.index);
-          out.push(r.stopped
-            ? finalEvent(r.emit, 'stop', completion, ev.served_by, ev.usage)
-            : finalEvent(r.emit + matcher!.flush(), ev.finish_reason, completion, ev.served_by, ev.usage));
-          yield out;
-          return;
+          if (out.length > 0) yield out;
         }
-        if (out.length > 0) yield out;
+        throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
+      } catch (e) {
+        const err = toFridayError(e);
+        if (signal?.aborted) throw err.code === 'ABORTED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
+        if (!shouldFailOver(err)) throw err;
+        lastErr = err;
+        failed = target;
+        opts.onFailover?.({ from: target.name, tokens: count, error: err });
       }
-      throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
-    } catch (e) {
-      const err = toFridayError(e);
-      if (signal?.aborted) throw err.code === 'ABORTED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
-      if (!shouldFailOver(err)) throw err;
-      lastErr = err;
-      failed = target;
-      opts.onFailover?.({ from: target.name, tokens: count, error: err });
     }
+  } finally {
+    opts.onEnd?.();
   }
 }
 

@@ -2,21 +2,13 @@
 // timeout, connect timeout), driven through `dispatch()` with a handler of our own rather than
 // `request()`. `request()` wraps every response body in a Node Readable, and reading it with
 // for-await goes through the stream machinery (buffer list, 'readable' events, an async generator)
-// for each network read. Here each read is pushed straight into a single-consumer Channel, the
-// same queue the local engine streams through: one promise per read, nothing else.
-//
-// Backpressure is kept: when the consumer falls behind and the Channel fills, the socket is paused
-// (controller.pause()) until it drains to half.
-import { Channel } from '../stream/channel.js';
+// for each network read. Here each read goes straight to the reader's sink (body.ts), which parses
+// it there and then; the reader pauses and resumes the socket when its own consumer falls behind.
 import type { AbortLike } from './abort.js';
-import type { PoolSnapshot, Transport, TransportOptions, TransportRequest, TransportResponse } from './transport.js';
+import { PipedResponse, type BodyFlow, type BodySink, type TransportResponse } from './body.js';
+import type { PoolSnapshot, Transport, TransportOptions, TransportRequest } from './transport.js';
 import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
-
-/** Network reads buffered before the socket is paused (SSE reads are small; JSON bodies are few). */
-const BODY_READS_BUFFERED = 64;
-/** A body still arriving when its reader gives up is drained up to this much, then the socket is dropped. */
-const DISCARD_LIMIT = 1 << 20;
 
 interface PoolEntry { pool: Undici.Pool; opened: number; closed: number }
 
@@ -85,18 +77,21 @@ export class UndiciTransport implements Transport {
 }
 
 /**
- * One exchange, seen from undici: resolves the response at its headers, then feeds the body into a
- * Channel. The caller's signal (an AbortHandle) aborts it at any stage: queued for a socket (the
- * promise rejects at once), waiting for headers, or mid-body (the Channel fails).
+ * One exchange, seen from undici: resolves the response at its headers, then hands each network
+ * read to the sink given to pipe() (reads that come before pipe() are held). The caller's signal
+ * (an AbortHandle) aborts it at any stage: queued for a socket (the promise rejects at once),
+ * waiting for headers, or mid-body (the sink's error()).
  */
-class ResponseHandler implements Dispatcher.DispatchHandler, TransportResponse {
+class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandler {
   status = 0;
   private headers: Record<string, string | string[] | undefined> = {};
   private controller: Dispatcher.DispatchController | undefined;
   private abortReason: Error | undefined;
   private started = false;
-  private readonly chunks: Channel<Uint8Array>;
-  readonly body: AsyncIterable<Uint8Array>;
+  private sink: BodySink | undefined;
+  /** Before pipe(): the reads so far, and how the body ended (true, or the error). */
+  private held: Uint8Array[] = [];
+  private ended: true | Error | undefined;
 
   constructor(
     private readonly signal: AbortLike | undefined,
@@ -104,13 +99,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler, TransportResponse {
     private readonly reject: (e: unknown) => void,
     private readonly abortError: () => Error,
   ) {
-    this.chunks = new Channel<Uint8Array>(BODY_READS_BUFFERED, {
-      onOverflow: () => this.controller?.pause(),
-      onDrain: () => this.controller?.resume(),
-      // The reader stopped early: the rest of the body would block the socket, so drop it.
-      onCancel: () => this.onAbort(),
-    });
-    this.body = this.chunks;
+    super();
     if (signal?.aborted) this.onAbort();
     else signal?.addEventListener('abort', this.onAbort);
   }
@@ -119,16 +108,40 @@ class ResponseHandler implements Dispatcher.DispatchHandler, TransportResponse {
     if (this.abortReason) return;
     this.abortReason = this.abortError();
     if (this.controller) this.controller.abort(this.abortReason);
-    else this.fail(this.abortReason); // still queued for a socket: reject now, abort once connected
+    else this.finish(this.abortReason); // still queued for a socket: reject now, abort once connected
   };
 
-  private fail(e: Error): void {
+  /** The body ended (true) or failed: tell the sink, or hold it for pipe(). */
+  private finish(how: true | Error): void {
     this.signal?.removeEventListener('abort', this.onAbort);
-    if (this.started) this.chunks.fail(e);
-    else {
+    if (!this.started) {
       this.started = true;
-      this.reject(e);
+      if (how !== true) this.reject(how);
+      return;
     }
+    if (this.ended !== undefined) return;
+    this.ended = how;
+    const sink = this.sink;
+    if (!sink) return;
+    if (how === true) sink.end();
+    else sink.error(how);
+  }
+
+  pipe(sink: BodySink): BodyFlow {
+    this.sink = sink;
+    const held = this.held;
+    this.held = [];
+    for (const c of held) sink.data(c);
+    if (this.ended === true) sink.end();
+    else if (this.ended) sink.error(this.ended);
+    return {
+      pause: () => this.controller?.pause(),
+      resume: () => this.controller?.resume(),
+      cancel: () => {
+        this.sink = undefined;
+        this.controller?.abort(this.abortError());
+      },
+    };
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -145,39 +158,24 @@ class ResponseHandler implements Dispatcher.DispatchHandler, TransportResponse {
   }
 
   onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.chunks.push(chunk);
+    if (this.sink) this.sink.data(chunk);
+    else if (this.ended === undefined) this.held.push(chunk);
   }
 
   onResponseEnd(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
     // undici frees the socket one macrotask after the response ends (its own setImmediate, queued
     // after this call returns): end the body after that, so the reader's next request, sent the
     // moment this one ends, finds the socket free and reuses it.
-    queueMicrotask(() => setImmediate(() => this.chunks.close()));
+    // (A promise job, not queueMicrotask(), which costs an AsyncResource per call in Node.)
+    void Promise.resolve().then(() => setImmediate(() => this.finish(true)));
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    this.fail(this.abortReason ?? err);
+    this.finish(this.abortReason ?? err);
   }
 
   header(name: string): string | undefined {
     const v = this.headers[name.toLowerCase()];
     return Array.isArray(v) ? v.join(', ') : v;
-  }
-
-  async text(limit = 64 * 1024): Promise<string> {
-    let s = '';
-    const dec = new TextDecoder();
-    for await (const c of this.chunks) if (s.length < limit) s += dec.decode(c, { stream: true });
-    return (s + dec.decode()).slice(0, limit);
-  }
-
-  async discard(): Promise<void> {
-    let n = 0;
-    try {
-      for await (const c of this.chunks) if ((n += c.byteLength) > DISCARD_LIMIT) break; // break: onCancel drops the socket
-    } catch {
-      // the body failed: nothing left to drain
-    }
   }
 }

@@ -6,7 +6,10 @@ import { FridayError } from '../api/errors.js';
 import { detectRuntime, type Runtime } from '../platform/env.js';
 import { toAbortSignal, type AbortLike } from './abort.js';
 import type * as Undici from 'undici';
+import { PipedResponse, type BodyFlow, type BodySink, type TransportResponse } from './body.js';
 import { UndiciTransport } from './transport-undici.js';
+
+export type { BodyFlow, BodySink, TransportResponse } from './body.js';
 
 export interface TransportRequest {
   method: 'GET' | 'POST';
@@ -15,17 +18,6 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body?: string;
   signal?: AbortLike;
-}
-
-export interface TransportResponse {
-  status: number;
-  header(name: string): string | undefined;
-  /** The body; read it to the end (or call discard) so the connection can be reused. */
-  body: AsyncIterable<Uint8Array>;
-  /** Reads the body as text, at most `limit` characters kept (the rest is still drained). */
-  text(limit?: number): Promise<string>;
-  /** Drains the body without keeping it (keeps the connection reusable). */
-  discard(): Promise<void>;
 }
 
 export interface PoolSnapshot {
@@ -126,35 +118,7 @@ class FetchTransport implements Transport {
       release();
       throw e;
     }
-    const stream = res.body;
-    async function* body(): AsyncGenerator<Uint8Array> {
-      if (!stream) return;
-      const reader = stream.getReader();
-      try {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) return;
-          yield r.value;
-        }
-      } finally {
-        release();
-        await reader.cancel().catch(() => undefined);
-      }
-    }
-    const it = body();
-    if (!stream) release();
-    return {
-      status: res.status,
-      header: (name) => res.headers.get(name) ?? undefined,
-      body: it,
-      text: async (limit = 64 * 1024) => {
-        let s = '';
-        const dec = new TextDecoder();
-        for await (const c of it) if (s.length < limit) s += dec.decode(c, { stream: true });
-        return (s + dec.decode()).slice(0, limit);
-      },
-      discard: async () => { for await (const _ of it) { /* drain */ } },
-    };
+    return new FetchResponse(res, release);
   }
 
   poolStats(origin: string): PoolSnapshot | undefined {
@@ -169,5 +133,54 @@ class FetchTransport implements Transport {
 
   async close(): Promise<void> {
     this.limits.clear();
+  }
+}
+
+/** A fetch() response piped by a read loop; the concurrency slot is released when the body is done. */
+class FetchResponse extends PipedResponse {
+  readonly status: number;
+
+  constructor(private readonly res: Response, private readonly release: () => void) {
+    super();
+    this.status = res.status;
+    if (!res.body) release();
+  }
+
+  header(name: string): string | undefined {
+    return this.res.headers.get(name) ?? undefined;
+  }
+
+  pipe(sink: BodySink): BodyFlow {
+    const reader = this.res.body?.getReader();
+    let cancelled = false;
+    let resume: (() => void) | undefined;
+    let paused: Promise<void> | undefined;
+    const loop = async () => {
+      if (!reader) return sink.end();
+      try {
+        for (;;) {
+          if (paused) await paused;
+          const r = await reader.read();
+          if (cancelled) return;
+          if (r.done) break;
+          sink.data(r.value);
+        }
+        sink.end();
+      } catch (e) {
+        if (!cancelled) sink.error(e);
+      } finally {
+        this.release();
+      }
+    };
+    void loop();
+    return {
+      pause: () => { paused ??= new Promise((r) => (resume = r)); },
+      resume: () => { paused = undefined; resume?.(); },
+      cancel: () => {
+        cancelled = true;
+        resume?.();
+        void reader?.cancel().catch(() => undefined);
+      },
+    };
   }
 }

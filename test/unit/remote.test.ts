@@ -53,6 +53,14 @@ describe('SseParser', () => {
   it('rejects a runaway line', () => {
     const p = new SseParser(100);
     expect(() => p.push('data: ' + 'x'.repeat(200))).toThrow(/longer than 100/);
+    const q = new SseParser(100); // bytes with no line end are held undecoded, and bounded too
+    expect(() => { for (let i = 0; i < 10; i++) q.push(enc.encode('x'.repeat(50))); }).toThrow(/longer than 100/);
+  });
+
+  it('strips a byte order mark only at the start of the stream, not at the start of a later read', () => {
+    const r = parseAll([enc.encode('\uFEFFdata: a\n\n'), enc.encode('\uFEFFdata: b\n\n')]);
+    expect(r.events.map((e) => e.data)).toEqual(['a']); // "\uFEFFdata" is not a data field
+    expect(parseAll([enc.encode('data: a\n'), enc.encode('data: \uFEFFb\n\n')]).events).toEqual([{ event: 'message', data: 'a\n\uFEFFb' }]);
   });
 });
 

@@ -1,0 +1,134 @@
+// One streamed exchange with one endpoint, as events. The body is parsed where it arrives: each
+// network read goes through the SSE parser and the chunk decoder at once, and its events go out as
+// one LegBatch into the request's output queue. No generator sits between the socket and that
+// queue, so a token costs one promise to reach the consumer, whatever the layers above it.
+//
+// Timeouts follow the server, not the consumer: each read with events re-arms the between-tokens
+// deadline. When the output queue is full (the consumer is behind) the socket is paused and the
+// deadline is off until it drains: our slowness is not the server's silence.
+import type { FridayError } from '../api/errors.js';
+import type { BodyFlow, BodySink, TransportResponse } from './body.js';
+import type { ChunkDecoder, LegBatch } from './chunks.js';
+import { errorFromStreamEvent } from './errors.js';
+import type { Exchange } from './exchange.js';
+import { SseParser } from './sse.js';
+import { parseJson, tryJson } from './wire.js';
+
+const AFTER_DONE = 'the stream did not end after [DONE]';
+
+/** Where a leg's batches go: the request's output queue (a Channel). */
+export interface LegOutput {
+  push(batch: LegBatch): void;
+  readonly full: boolean;
+}
+
+export class SseLeg implements BodySink {
+  private readonly parser = new SseParser();
+  private sawDone = false;
+  private flow: BodyFlow | undefined;
+  private paused = false;
+  private settled = false;
+  private readonly gap: string;
+
+  /**
+   * @param onBatch called after each batch is pushed (first-token time, token counts)
+   * @param settle called once: with nothing when the final event was pushed, else with the failure
+   */
+  constructor(
+    private readonly x: Exchange,
+    private readonly dec: ChunkDecoder,
+    private readonly out: LegOutput,
+    private readonly interTokenTimeoutMs: number,
+    private readonly onBatch: (batch: LegBatch) => void,
+    private readonly settle: (err?: FridayError) => void,
+  ) {
+    this.gap = `no token within ${interTokenTimeoutMs} ms of the previous one`;
+  }
+
+  start(res: TransportResponse): void {
+    this.flow = res.pipe(this);
+  }
+
+  data(bytes: Uint8Array): void {
+    if (this.settled) return;
+    // All the events of one read go out as one batch; tokens before an error still go first.
+    let batch: LegBatch | undefined;
+    let failure: unknown;
+    try {
+      for (const sse of this.parser.push(bytes)) {
+        if (this.sawDone) continue;
+        if (sse.data === '[DONE]') {
+          this.sawDone = true;
+          this.x.arm(this.interTokenTimeoutMs, 'timeout_inter_token', AFTER_DONE);
+          continue;
+        }
+        if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), this.dec.servedBy);
+        const evs = this.dec.push(parseJson(sse.data, this.dec.servedBy));
+        if (evs.length > 0) batch = batch ? batch.concat(evs) : evs;
+      }
+    } catch (e) {
+      failure = e;
+    }
+    if (batch) this.emit(batch);
+    if (failure !== undefined) this.fail(failure);
+  }
+
+  end(): void {
+    if (this.settled) return;
+    try {
+      this.parser.end();
+      this.x.clean();
+      this.finish();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  error(e: unknown): void {
+    if (this.settled) return;
+    // A server that never closes after [DONE]: the answer is complete, the socket is dropped.
+    if (this.sawDone && this.dec.finished && this.x.timedOut) {
+      try {
+        this.finish();
+      } catch (f) {
+        this.fail(f);
+      }
+      return;
+    }
+    this.fail(e);
+  }
+
+  /** The output queue drained: read the socket again, and time the server again. */
+  resume(): void {
+    if (!this.paused || this.settled) return;
+    this.paused = false;
+    this.flow?.resume();
+    this.x.arm(this.interTokenTimeoutMs, 'timeout_inter_token', this.sawDone ? AFTER_DONE : this.gap);
+  }
+
+  private emit(batch: LegBatch): void {
+    this.out.push(batch);
+    this.onBatch(batch);
+    if (this.out.full) {
+      this.paused = true;
+      this.flow?.pause();
+      this.x.disarm();
+    } else if (!this.settled) {
+      this.x.arm(this.interTokenTimeoutMs, 'timeout_inter_token', this.sawDone ? AFTER_DONE : this.gap);
+    }
+  }
+
+  private finish(): void {
+    this.x.disarm();
+    const final = this.dec.final(this.sawDone);
+    this.settled = true;
+    this.emit([final]);
+    this.settle();
+  }
+
+  private fail(e: unknown): void {
+    this.settled = true;
+    this.x.disarm();
+    this.settle(this.x.reason(e, true));
+  }
+}
