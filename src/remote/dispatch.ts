@@ -9,8 +9,8 @@ export interface SlotRequest {
   /** Endpoints this stream already failed over from. */
   exclude: ReadonlySet<string>;
   /** Tried before the first token (preferred last), and broken (protocol errors: never again). */
-  tried: Set<string>;
-  broken: Set<string>;
+  tried: ReadonlySet<string>;
+  broken: ReadonlySet<string>;
   /** A chat continuation: only endpoints that continue an assistant message. */
   needContinue: boolean;
   signal: AbortSignal | undefined;

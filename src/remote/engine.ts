@@ -38,8 +38,10 @@ export { validateChat, validateCompletion } from './wire.js';
 /** Batches a stream holds for a consumer that is behind before its socket is paused. */
 const LEG_QUEUE = 64;
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 /** The exchange (and its leg, once streaming) a stream is on now: what a cancel or a drain reaches. */
-interface LegSlot { x?: Exchange; leg?: SseLeg }
+interface LegSlot { x?: Exchange; leg?: SseLeg; final?: boolean }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -127,7 +129,7 @@ export class RemoteEngine implements Engine {
   }
 
   /** Can a stream of this kind that already produced tokens be continued on one of our endpoints? */
-  canContinue(kind: 'completion' | 'chat', exclude: ReadonlySet<string> = new Set()): boolean {
+  canContinue(kind: 'completion' | 'chat', exclude: ReadonlySet<string> = NO_NAMES): boolean {
     return this.endpoints.some((e) => !exclude.has(e.name) && (kind === 'completion' || e.continueAssistant));
   }
 
@@ -142,7 +144,7 @@ export class RemoteEngine implements Engine {
    */
   stream(leg: LegRequest, options: RequestOptions = {}): AsyncIterable<LegBatch> {
     const signal = options.signal;
-    const exclude = new Set<string>();
+    let exclude = NO_NAMES; // endpoints failed over from: a new Set on each failover (rare)
     let first = true;
     const next = (ctx: { tokens: number; error: FridayError | undefined }): FailoverTarget | undefined => {
       if (first) {
@@ -153,7 +155,7 @@ export class RemoteEngine implements Engine {
       if (ctx.tokens === 0) return undefined;
       const ep = ctx.error?.details?.endpoint;
       if (typeof ep !== 'string' || exclude.has(ep)) return undefined;
-      exclude.add(ep);
+      exclude = new Set([...exclude, ep]);
       if (!this.endpoints.some((e) => !exclude.has(e.name))) return undefined;
       this.failovers++;
       return this.target(exclude);
@@ -163,7 +165,7 @@ export class RemoteEngine implements Engine {
     });
   }
 
-  private target(exclude: Set<string>): FailoverTarget {
+  private target(exclude: ReadonlySet<string>): FailoverTarget {
     return { name: 'remote', canContinue: (kind) => this.canContinue(kind, exclude), open: (leg, signal) => this.openStream(leg, exclude, signal) };
   }
 
@@ -177,7 +179,11 @@ export class RemoteEngine implements Engine {
     const out = new Channel<LegBatch>(LEG_QUEUE, {
       onDrain: () => current.leg?.resume(),
       // The consumer stopped reading (a stop string, a break): end the exchange in flight.
-      onCancel: () => { cancelled = true; current.x?.cancel(); },
+      // After the final batch there is nothing left to stop (the consumer may get it before the exchange ends).
+      onCancel: () => {
+        cancelled = true;
+        if (!current.final) current.x?.cancel();
+      },
     });
     const run = (ep: Endpoint, s: AbortSignal | undefined, started: () => void) => this.streamFrom(ep, leg, s, out, started, current);
     this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, run, () => cancelled).then(() => out.close(), (e) => out.fail(e));
@@ -189,7 +195,7 @@ export class RemoteEngine implements Engine {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
     this.inFlight++;
     try {
-      return await this.attempts(false, new Set(), options.signal, (ep, s, started) => this.responseFrom(ep, leg, s, started), () => false);
+      return await this.attempts(false, NO_NAMES, options.signal, (ep, s, started) => this.responseFrom(ep, leg, s, started), () => false);
     } finally {
       this.inFlight--;
     }
@@ -206,8 +212,9 @@ export class RemoteEngine implements Engine {
     needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal | undefined,
     run: (ep: Endpoint, signal: AbortSignal | undefined, started: () => void) => Promise<T>, cancelled: () => boolean,
   ): Promise<T> {
-    const tried = new Set<string>();
-    const broken = new Set<string>(); // protocol errors: not retried on the same endpoint
+    // Sets made on the first retry only: most requests never need them.
+    let tried = NO_NAMES;
+    let broken = NO_NAMES; // protocol errors: not retried on the same endpoint
     let lastErr: FridayError | undefined;
     for (let attempt = 1; ; attempt++) {
       if (cancelled()) throw new FridayError('ABORTED', 'The consumer stopped reading.');
@@ -248,8 +255,8 @@ export class RemoteEngine implements Engine {
         }
         if (!first) throw err; // mid-stream: the failover layer decides
         if (!isRetryable(err) || attempt >= this.o.maxAttempts) throw err;
-        tried.add(ep.name);
-        if (kind === 'protocol') broken.add(ep.name);
+        tried = new Set([...tried, ep.name]);
+        if (kind === 'protocol') broken = new Set([...broken, ep.name]);
         lastErr = err;
         this.retries++;
         // Another endpoint not yet tried: go now. Otherwise back off (backpressure waits in acquire).
@@ -283,10 +290,16 @@ export class RemoteEngine implements Engine {
     const x = new Exchange(ep, outer, this.exchanges);
     current.x = x;
     current.leg = undefined;
+    current.final = false;
     const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
     const promptIds = leg.kind === 'completion' && Array.isArray(leg.gen!.prompt) ? leg.gen!.prompt : undefined;
     const dec = new ChunkDecoder(leg.kind, ep.name, promptIds);
-    const onBatch = (b: LegBatch) => { this.tokens += b.length; started(); };
+    const onBatch = (b: LegBatch) => {
+      const final = b[b.length - 1]!.done;
+      if (final) current.final = true;
+      this.tokens += final ? b.length - 1 : b.length;
+      started();
+    };
     x.arm(this.o.firstTokenTimeoutMs, 'timeout_first_token', `no token within ${this.o.firstTokenTimeoutMs} ms`);
     try {
       const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, this.defaultModel)) });

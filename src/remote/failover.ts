@@ -21,6 +21,7 @@ import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, U
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
+import { handOffIterator, type Anomaly, type Handoff } from './handoff.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -84,7 +85,12 @@ export function shouldFailOver(e: FridayError): boolean {
 
 const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined || s === null ? [] : typeof s === 'string' ? [s] : s);
 
-export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncGenerator<LegBatch> {
+/** One stream for the consumer over targets tried in turn (see the top of this file, and handoff.ts). */
+export function runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<LegBatch> {
+  return { [Symbol.asyncIterator]: () => handOffIterator(failoverLoop(req, next, opts)) };
+}
+
+async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions): AsyncGenerator<LegBatch | Handoff, void, Anomaly | undefined> {
   const { signal, tokenizer } = opts;
   const kind = req.kind;
   const stops = stopsOf(kind === 'chat' ? req.chat!.stop : req.gen!.stop);
@@ -144,6 +150,20 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
     return { done: true, text, index: completion, finish_reason: finish, usage: usageAfterFailover(legUsage, completion), served_by: servedBy, ...(p ? { prompt_tokens: p } : {}) };
   };
 
+  /** Books a batch of the handed-off first target that passes through (see Handoff.accept). */
+  const accept = (batch: LegBatch): 'pass' | 'final' | 'no' => {
+    let k = 0;
+    while (k < batch.length && !batch[k]!.done && batch[k]!.index === count + k) k++;
+    const final = k === batch.length - 1 && batch[k]!.done;
+    if (k < batch.length && !final) return 'no';
+    for (let j = 0; j < k; j++) {
+      ids.push((batch[j] as LegTokenEvent).token);
+      emitted += batch[j]!.text;
+    }
+    count += k;
+    return final ? 'final' : 'pass';
+  };
+
   opts.onStart?.();
   try {
     for (;;) {
@@ -176,7 +196,24 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
       // gone) ends it through its iterator's return(), as for-await does.
       const it = target.open(legReq, signal)[Symbol.asyncIterator]();
       try {
-        for await (const item of { [Symbol.asyncIterator]: () => it }) {
+        let pending: LegBatch | undefined;
+        if (!continued) {
+          // The first target: handed off (handoff.ts) until something needs this loop.
+          let a: Anomaly | undefined;
+          try {
+            a = yield { handoff: it, accept };
+          } finally {
+            if (a === undefined) await it.return?.(); // the consumer left during the handoff
+          }
+          if (!a) throw new FridayError('INTERNAL', 'The handed-off stream resumed without a cause.');
+          if ('error' in a) throw a.error;
+          if ('finished' in a) {
+            await it.return?.();
+            return;
+          }
+          if ('batch' in a) pending = a.batch;
+        }
+        for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
           const batch = Array.isArray(item) ? item : [item];
           if (!matcher && passThrough(batch, count)) {
             // The common case (first target, tokens only, indexes already ours): the batch as it is.
@@ -242,6 +279,21 @@ export async function* runWithFailover(req: LegRequest, next: NextTarget, opts: 
   } finally {
     opts.onEnd?.();
   }
+}
+
+/** `it`, with `first` (if any) before its own items; return() reaches `it`. */
+function prepend(first: LegBatch | undefined, it: AsyncIterator<LegEvent | LegBatch>): AsyncIterable<LegEvent | LegBatch> {
+  let held = first;
+  const iterator: AsyncIterator<LegEvent | LegBatch> = {
+    next: () => {
+      if (held === undefined) return it.next();
+      const value = held;
+      held = undefined;
+      return Promise.resolve({ value, done: false });
+    },
+    return: async () => (await it.return?.()) ?? { value: undefined, done: true },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 /** Token events only, numbered from `count` on: nothing to rewrite. */

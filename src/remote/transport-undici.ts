@@ -149,7 +149,10 @@ class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandle
     if (this.abortReason) controller.abort(this.abortReason);
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    // undici's adapter keeps the raw header buffers on the controller for the whole exchange; we
+    // have them parsed: let them go (a streamed request lives long and there may be hundreds).
+    c.rawHeaders = null;
     if (status < 200 || this.started) return; // 1xx informational
     this.status = status;
     this.headers = headers;

@@ -101,6 +101,7 @@ describe('RemoteEngine against a failure-injecting server', () => {
     const m = r.metrics();
     expect(m.transport).toBe('undici');
     expect(m.requests).toBe(16);
+    expect(m.tokens).toBe(5 + 3 + 3 + 3 + 4 + 4 + 10 * 2); // tokens only, not final events
     expect(m.newConnections).toBe(1); // sequential requests share one keep-alive socket
     expect(m.connectionReuseRatio).toBeCloseTo(1 - 1 / 16);
     expect(m.endpoints[0]).toMatchObject({ requests: 16, succeeded: 16, failed: 0, circuit: 'closed' });
