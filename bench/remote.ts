@@ -5,11 +5,13 @@
 // SSE parsing (the baseline the goal is stated against); plain fetch() with keep-alive off
 // (`connection: close`, one new TCP connection per request).
 //
-// The machine is noisy (2 shared cores), so the RemoteEngine and undici runs alternate for several
-// rounds and their latencies are pooled; each (client, concurrency, round) run starts after an
-// unmeasured warm-up (200 sequential requests and one wave at the run's concurrency: the sockets
-// exist and the JIT has settled, so neither a cold connect storm nor compilation is measured).
-import type { ChildProcess } from 'node:child_process';
+// This machine is a shared 2-core VM whose speed drifts by tens of percent within minutes, so the
+// RemoteEngine and the undici baseline are measured as an interleaved A/B: both clients are set up
+// and warmed once per concurrency, then run many short blocks in ABBA order, and each client's
+// blocks are pooled. A drift then hits both alike. The A/A line (undici's even blocks against its
+// odd ones) says how much of a difference is noise. Where `taskset` exists, the server runs on
+// CPU 1 and the client on CPU 0, so neither steals the other's core.
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { RemoteEngine } from '../src/remote/engine.js';
 import { percentile } from '../src/remote/metrics.js';
 import { SseParser } from '../src/remote/sse.js';
@@ -19,13 +21,14 @@ export interface RemoteBenchOptions {
   concurrency?: number[];
   /** Tokens streamed per request. */
   tokens?: number;
-  /** Alternating RemoteEngine/undici rounds per concurrency. */
-  rounds?: number;
-  /** Requests per round: min(maxRequests, max(minRequests, perConnection × concurrency)). */
-  minRequests?: number;
-  maxRequests?: number;
+  /** A/B blocks per client and concurrency. */
+  blocks?: number;
+  /** Requests per block: min(maxPerBlock, max(minPerBlock, perConnection × concurrency)). */
+  minPerBlock?: number;
+  maxPerBlock?: number;
   perConnection?: number;
-  maxMsPerRun?: number;
+  /** Requests of the fetch (keep-alive off) comparison, per concurrency. */
+  fetchRequests?: number;
 }
 
 type ClientName = 'remote-engine (undici pool, keep-alive)' | 'undici Pool directly (keep-alive)' | 'fetch (keep-alive off)';
@@ -33,7 +36,7 @@ type ClientName = 'remote-engine (undici pool, keep-alive)' | 'undici Pool direc
 interface RunResult {
   client: ClientName;
   concurrency: number;
-  rounds: number;
+  blocks: number;
   requests: number;
   errors: number;
   seconds: number;
@@ -50,15 +53,17 @@ interface RunResult {
 
 interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; opened: number; sent: number }
 
-/** Runs `one` from `concurrency` loops until `total` requests or `maxMs` have passed. */
-async function load(concurrency: number, total: number, maxMs: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent'>> {
+/** One client at one concurrency: `block(n)` runs n requests from `c` loops and counts the connections it opened. */
+interface Client { block(n: number): Promise<Sample>; close(): Promise<void> }
+
+/** Runs `one` from `concurrency` loops until `total` requests have been issued. */
+async function load(concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent'>> {
   const lat: number[] = [];
   let issued = 0, errors = 0, tokens = 0;
-  const deadline = performance.now() + maxMs;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (issued < total && performance.now() < deadline) {
+    while (issued < total) {
       issued++;
       const s = performance.now();
       try {
@@ -85,6 +90,10 @@ class ServerProcess {
     return new ServerProcess(child, url);
   }
 
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   connections(): Promise<number> {
     const id = ++this.seq;
     return new Promise((res) => {
@@ -105,7 +114,16 @@ class ServerProcess {
   }
 }
 
-type Client = (server: ServerProcess, c: number, total: number, tokens: number, maxMs: number) => Promise<Sample>;
+/** Server on CPU 1, this process on CPU 0, when taskset is there; says what it did. */
+function pin(server: ServerProcess): string {
+  try {
+    execFileSync('taskset', ['-pc', '1', String(server.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    return 'server on CPU 1, client on CPU 0 (taskset)';
+  } catch {
+    return 'not pinned (no taskset)';
+  }
+}
 
 /** Counts tokens (non-final chunks) in an SSE body, parsed the same way for both baselines. */
 async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
@@ -115,26 +133,26 @@ async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
-const viaEngine: Client = async (server, c, total, tokens, maxMs) => {
+function engineClient(server: ServerProcess, c: number, tokens: number): Client {
   const engine = new RemoteEngine({ endpoints: [{ url: server.url, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
   const one = async () => {
     let n = 0;
     for await (const ev of engine.generate({ prompt: 'a', max_tokens: tokens })) if (!ev.done) n++;
     return n;
   };
-  try {
-    await warmUp(c, one);
-    const m0 = engine.metrics();
-    const res = await load(c, total, maxMs, one);
-    const m1 = engine.metrics();
-    return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests };
-  } finally {
-    await engine.close();
-  }
-};
+  return {
+    async block(n) {
+      const m0 = engine.metrics();
+      const res = await load(c, n, one);
+      const m1 = engine.metrics();
+      return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests };
+    },
+    close: () => engine.close(),
+  };
+}
 
 /** The baseline the client is held to: undici's Pool used directly, same request body and SSE parsing. */
-const viaUndici: Client = async (server, c, total, tokens, maxMs) => {
+async function undiciClient(server: ServerProcess, c: number, tokens: number): Promise<Client> {
   const { Pool } = await import('undici');
   const pool = new Pool(server.url, { connections: c, keepAliveTimeout: 30_000 });
   const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, stream_options: { include_usage: true }, temperature: 0, return_token_ids: true });
@@ -144,34 +162,45 @@ const viaUndici: Client = async (server, c, total, tokens, maxMs) => {
     if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
     return countSse(r.body as AsyncIterable<Uint8Array>);
   };
-  try {
-    await warmUp(c, one);
-    const before = await server.connections();
-    const res = await load(c, total, maxMs, one);
-    return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
-  } finally {
-    await pool.close();
-  }
-};
+  return {
+    async block(n) {
+      const before = await server.connections();
+      const res = await load(c, n, one);
+      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
+    },
+    close: () => pool.close(),
+  };
+}
 
-const viaFetch: Client = async (server, c, total, tokens, maxMs) => {
+function fetchClient(server: ServerProcess, c: number, tokens: number): Client {
   const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, temperature: 0 });
   const one = async () => {
     const r = await fetch(server.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body });
     if (r.status !== 200 || !r.body) throw new Error(`HTTP ${r.status}`);
     return countSse(r.body as unknown as AsyncIterable<Uint8Array>);
   };
-  await warmUp(c, one);
-  const before = await server.connections();
-  const res = await load(c, total, maxMs, one);
-  return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
-};
-
-/** Not measured: 200 sequential requests (the JIT settles), then one wave at the run's concurrency. */
-async function warmUp(c: number, one: () => Promise<number>): Promise<void> {
-  for (let i = 0; i < 200; i++) await one();
-  await Promise.all(Array.from({ length: c }, () => one().catch(() => 0)));
+  return {
+    async block(n) {
+      const before = await server.connections();
+      const res = await load(c, n, one);
+      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
+    },
+    close: async () => undefined,
+  };
 }
+
+/** Not measured: 300 requests (the JIT settles), then two waves at the run's concurrency (the sockets exist). */
+async function warmUp(client: Client, c: number): Promise<void> {
+  await client.block(300);
+  await client.block(2 * c);
+}
+
+/**
+ * A pause between blocks (closed sockets leave TIME_WAIT behind). No forced GC: a full collection
+ * between blocks doubled both clients' CPU per request here (it discards optimized code and
+ * shrinks the young generation), which is not how a client runs.
+ */
+const settle = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const r4 = (x: number) => Math.round(x * 10_000) / 10_000;
@@ -182,7 +211,7 @@ function summarize(client: ClientName, concurrency: number, samples: Sample[]): 
   const opened = samples.reduce((a, s) => a + s.opened, 0);
   const sent = samples.reduce((a, s) => a + s.sent, 0);
   return {
-    client, concurrency, rounds: samples.length, requests: lat.length, errors: samples.reduce((a, s) => a + s.errors, 0), seconds: r2(seconds),
+    client, concurrency, blocks: samples.length, requests: lat.length, errors: samples.reduce((a, s) => a + s.errors, 0), seconds: r2(seconds),
     requests_per_s: r2(lat.length / seconds), tokens_per_s: r2(samples.reduce((a, s) => a + s.tokens, 0) / seconds),
     client_cpu_us_per_request: Math.round(samples.reduce((a, s) => a + s.cpuUs, 0) / Math.max(1, lat.length)),
     latency_ms: { p50: r2(percentile(lat, 0.5)), p99: r2(percentile(lat, 0.99)), max: r2(Math.max(0, ...lat)) },
@@ -190,45 +219,65 @@ function summarize(client: ClientName, concurrency: number, samples: Sample[]): 
   };
 }
 
-const settle = () => new Promise((res) => setTimeout(res, 200)); // closed sockets leave TIME_WAIT behind
+function line(r: RunResult): string {
+  return `${r.client.padEnd(40)} c=${String(r.concurrency).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req  errors ${r.errors}`;
+}
+
+/** The A/B at one concurrency: engine and undici blocks interleaved ABBA. */
+async function abAt(server: ServerProcess, c: number, tokens: number, blocks: number, perBlock: number) {
+  const engine = engineClient(server, c, tokens);
+  const undici = await undiciClient(server, c, tokens);
+  try {
+    await warmUp(engine, c);
+    await warmUp(undici, c);
+    const e: Sample[] = [], u: Sample[] = [];
+    for (let b = 0; b < blocks; b++) {
+      const order: [Client, Sample[]][] = b % 2 === 0 ? [[engine, e], [undici, u]] : [[undici, u], [engine, e]];
+      for (const [client, into] of order) {
+        await settle(20);
+        into.push(await client.block(perBlock));
+      }
+    }
+    return { e, u };
+  } finally {
+    await engine.close();
+    await undici.close();
+  }
+}
 
 export async function benchRemote(opts: RemoteBenchOptions = {}) {
   const levels = opts.concurrency ?? [1, 16, 64, 256];
   const tokens = opts.tokens ?? 16;
-  const rounds = opts.rounds ?? 3;
+  const blocks = opts.blocks ?? 12;
   const server = await ServerProcess.start();
+  const pinned = pin(server);
+  console.log(pinned);
   const runs: RunResult[] = [];
-  const overhead: { concurrency: number; p50_ms: number; p99_ms: number; client_cpu_us_per_request: number }[] = [];
+  const overhead: { concurrency: number; p50_ms: number; p99_ms: number; client_cpu_us_per_request: number; aa_p99_ms: number }[] = [];
   try {
     for (const c of levels) {
-      const total = Math.min(opts.maxRequests ?? 2000, Math.max(opts.minRequests ?? 400, (opts.perConnection ?? 20) * c));
-      const maxMs = opts.maxMsPerRun ?? 5_000;
-      const by = new Map<ClientName, Sample[]>();
-      const clients: [ClientName, Client, number][] = [
-        ['remote-engine (undici pool, keep-alive)', viaEngine, rounds],
-        ['undici Pool directly (keep-alive)', viaUndici, rounds],
-        ['fetch (keep-alive off)', viaFetch, 1],
-      ];
-      for (let round = 0; round < rounds; round++) {
-        for (const [name, run, n] of clients) {
-          if (round >= n) continue;
-          const list = by.get(name) ?? [];
-          list.push(await run(server, c, total, tokens, maxMs));
-          by.set(name, list);
-          await settle();
-        }
-      }
-      for (const [name] of clients) {
-        const r = summarize(name, c, by.get(name)!);
-        runs.push(r);
-        console.log(`${r.client.padEnd(40)} c=${String(c).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req  errors ${r.errors}`);
-      }
-      const [e, u] = runs.slice(-3);
-      overhead.push({ concurrency: c, p50_ms: r2(e!.latency_ms.p50 - u!.latency_ms.p50), p99_ms: r2(e!.latency_ms.p99 - u!.latency_ms.p99), client_cpu_us_per_request: e!.client_cpu_us_per_request - u!.client_cpu_us_per_request });
-      console.log(`  RemoteEngine over undici at c=${c}: p50 ${overhead.at(-1)!.p50_ms} ms, p99 ${overhead.at(-1)!.p99_ms} ms, client CPU ${overhead.at(-1)!.client_cpu_us_per_request} µs/request`);
+      const perBlock = Math.min(opts.maxPerBlock ?? 1000, Math.max(opts.minPerBlock ?? 200, (opts.perConnection ?? 4) * c));
+      const { e, u } = await abAt(server, c, tokens, blocks, perBlock);
+      await settle(200);
+      const f = fetchClient(server, c, tokens);
+      await warmUp(f, Math.min(c, 16));
+      await settle(200);
+      const fetched = [await f.block(opts.fetchRequests ?? Math.max(400, 2 * c))];
+      const [re, ru, rf] = [summarize('remote-engine (undici pool, keep-alive)', c, e), summarize('undici Pool directly (keep-alive)', c, u), summarize('fetch (keep-alive off)', c, fetched)];
+      runs.push(re, ru, rf);
+      for (const r of [re, ru, rf]) console.log(line(r));
+      // A/A: undici against itself (even blocks vs odd blocks): the size of a difference that is only noise.
+      const aa = r2(percentile(u.filter((_, i) => i % 2 === 0).flatMap((s) => s.lat), 0.99) - percentile(u.filter((_, i) => i % 2 === 1).flatMap((s) => s.lat), 0.99));
+      overhead.push({ concurrency: c, p50_ms: r2(re.latency_ms.p50 - ru.latency_ms.p50), p99_ms: r2(re.latency_ms.p99 - ru.latency_ms.p99), client_cpu_us_per_request: re.client_cpu_us_per_request - ru.client_cpu_us_per_request, aa_p99_ms: aa });
+      const o = overhead.at(-1)!;
+      console.log(`  RemoteEngine over undici at c=${c}: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (A/A p99 noise: ${o.aa_p99_ms} ms)`);
     }
   } finally {
     await server.close();
   }
-  return { server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', tokens_per_request: tokens, rounds, overhead, runs };
+  return {
+    server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', pinned, tokens_per_request: tokens, blocks,
+    method: 'interleaved A/B: engine and undici blocks in ABBA order, pooled per client; fetch after them',
+    overhead, runs,
+  };
 }
