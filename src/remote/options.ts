@@ -16,7 +16,10 @@ export interface RemoteEngineOptions {
   connectTimeoutMs?: number;
   /** Idle keep-alive sockets close after this. Default 30000 ms (a shorter server Keep-Alive hint wins). */
   idleTimeoutMs?: number;
-  /** From sending a streamed request to its first token. Default 60000 ms. */
+  /**
+   * From sending a streamed request to its first token. Default 60000 ms. Timeouts are checked
+   * every tenth of the shortest one (5 ms to 1 s), so one fires up to that much late.
+   */
   firstTokenTimeoutMs?: number;
   /** Between two tokens of a stream (keep-alive comments do not count as tokens). Default 30000 ms. */
   interTokenTimeoutMs?: number;
