@@ -15,19 +15,19 @@ import type {
 } from '../api/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  ChunkDecoder, chatChunks, completionChunks, generationStream, newMeta, publicEvents, type LegBatch,
+  chatChunks, completionChunks, generationStream, newMeta, publicEvents, type LegBatch,
 } from './chunks.js';
 import { Endpoint } from './endpoint.js';
 import { EndpointPicker } from './dispatch.js';
-import { errorFromStreamEvent, isNeutral, isRetryable, kindOf, remoteError } from './errors.js';
-import { Exchange, Exchanges, deadlineTickMs } from './exchange.js';
+import { isNeutral, isRetryable, kindOf } from './errors.js';
+import { Exchanges, deadlineTickMs } from './exchange.js';
 import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 import { checkEndpointHealth } from './health.js';
 import { remotePrometheus, type RemoteMetrics } from './metrics.js';
 import { REMOTE_DEFAULTS, type RemoteEngineOptions } from './options.js';
-import { SseLeg } from './leg.js';
-import { createTransport, type PoolSnapshot, type Transport } from './transport.js';
-import { parseJson, requestBody, tryJson, validateChat, validateCompletion } from './wire.js';
+import { responseFrom, streamFrom, type LegSlot, type RequestContext } from './requests.js';
+import { createTransport, type PoolSnapshot } from './transport.js';
+import { tryJson, validateChat, validateCompletion } from './wire.js';
 import { Channel } from '../stream/channel.js';
 
 export type { RemoteEndpointConfig } from './endpoint.js';
@@ -40,8 +40,6 @@ const LEG_QUEUE = 64;
 
 const NO_NAMES: ReadonlySet<string> = new Set();
 
-/** The exchange (and its leg, once streaming) a stream is on now: what a cancel or a drain reaches. */
-interface LegSlot { x?: Exchange; leg?: SseLeg; final?: boolean }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -62,19 +60,15 @@ export class RemoteEngine implements Engine {
   readonly chat;
   readonly completions;
   private readonly o: typeof REMOTE_DEFAULTS;
-  private readonly defaultModel: string | undefined;
-  private readonly transportP: Promise<Transport>;
-  private transport: Transport | undefined;
+  /** What each exchange needs: the transport, the deadline set, options, the token count. */
+  private readonly cx: RequestContext;
   /** Abort functions of the health checks in flight (close() calls them). */
   private readonly active = new Set<() => void>();
-  /** The exchanges in flight and the one timer that checks their deadlines. */
-  private readonly exchanges: Exchanges;
   private healthTimer: ReturnType<typeof setInterval> | undefined;
   private readonly checking = new Set<Endpoint>();
   private closed = false;
   private inFlight = 0;
   private healthRequests = 0;
-  private tokens = 0;
   private retries = 0;
   private failovers = 0;
   private readonly errors: Record<string, number> = {};
@@ -83,21 +77,23 @@ export class RemoteEngine implements Engine {
   constructor(opts: RemoteEngineOptions) {
     if (!opts.endpoints?.length) throw new FridayError('INVALID_REQUEST', 'RemoteEngine needs at least one endpoint.', { param: 'endpoints' });
     this.o = { ...REMOTE_DEFAULTS, ...dropUndefined(opts as unknown as Record<string, unknown>) } as typeof REMOTE_DEFAULTS;
-    this.exchanges = new Exchanges(deadlineTickMs(this.o.firstTokenTimeoutMs, this.o.interTokenTimeoutMs, this.o.requestTimeoutMs));
     const defaults = { apiKey: opts.apiKey, model: opts.model, headers: opts.headers };
     this.endpoints = opts.endpoints.map((e) => new Endpoint(typeof e === 'string' ? { url: e } : e, defaults, opts.breaker ?? {}));
     const names = new Set(this.endpoints.map((e) => e.name));
     if (names.size !== this.endpoints.length) throw new FridayError('INVALID_REQUEST', 'Remote endpoint names must be unique.', { param: 'endpoints' });
     this.picker = new EndpointPicker(this.endpoints, this.o, () => this.closed, () => { this.errors.circuit_open = (this.errors.circuit_open ?? 0) + 1; });
     this.tokenizer = opts.tokenizer;
-    this.defaultModel = opts.model;
     this.info = { kind: 'remote', model: opts.model ?? this.endpoints[0]!.model ?? 'remote', contextLength: this.o.contextLength };
-    this.transportP = createTransport({
+    const transportP = createTransport({
       maxConnections: (origin) => this.endpoints.filter((e) => e.origin === origin).reduce((n, e) => n + e.maxConcurrency, 0) + 1,
       idleTimeoutMs: this.o.idleTimeoutMs,
       connectTimeoutMs: this.o.connectTimeoutMs,
     }, opts.transport);
-    this.transportP.then((t) => { this.transport = t; }, () => undefined);
+    this.cx = {
+      transport: undefined, transportP, o: this.o, defaultModel: opts.model, tokens: 0,
+      exchanges: new Exchanges(deadlineTickMs(this.o.firstTokenTimeoutMs, this.o.interTokenTimeoutMs, this.o.requestTimeoutMs)),
+    };
+    transportP.then((t) => { this.cx.transport = t; }, () => undefined);
     if (this.o.healthIntervalMs > 0) {
       const tick = () => { for (const ep of this.endpoints) void this.checkEndpoint(ep); };
       tick();
@@ -185,7 +181,7 @@ export class RemoteEngine implements Engine {
         if (!current.final) current.x?.cancel();
       },
     });
-    const run = (ep: Endpoint, s: AbortSignal | undefined, started: () => void) => this.streamFrom(ep, leg, s, out, started, current);
+    const run = (ep: Endpoint, s: AbortSignal | undefined, started: () => void) => streamFrom(this.cx, ep, leg, s, out, started, current);
     this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, run, () => cancelled).then(() => out.close(), (e) => out.fail(e));
     return out;
   }
@@ -195,7 +191,7 @@ export class RemoteEngine implements Engine {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
     this.inFlight++;
     try {
-      return await this.attempts(false, NO_NAMES, options.signal, (ep, s, started) => this.responseFrom(ep, leg, s, started), () => false);
+      return await this.attempts(false, NO_NAMES, options.signal, (ep, s, started) => responseFrom(this.cx, ep, leg, s, started), () => false);
     } finally {
       this.inFlight--;
     }
@@ -280,86 +276,6 @@ export class RemoteEngine implements Engine {
     ep.counters.error(kind);
   }
 
-  // ------------------------------------------------------------ one HTTP exchange
-
-  /** One streamed request on one endpoint: its events go into `out` as they arrive; resolves after the final one. */
-  private async streamFrom(
-    ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, out: Channel<LegBatch>, started: () => void, current: LegSlot,
-  ): Promise<void> {
-    const t = this.transport ?? (await this.transportP);
-    const x = new Exchange(ep, outer, this.exchanges);
-    current.x = x;
-    current.leg = undefined;
-    current.final = false;
-    const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
-    const promptIds = leg.kind === 'completion' && Array.isArray(leg.gen!.prompt) ? leg.gen!.prompt : undefined;
-    const dec = new ChunkDecoder(leg.kind, ep.name, promptIds);
-    const onBatch = (b: LegBatch) => {
-      const final = b[b.length - 1]!.done;
-      if (final) current.final = true;
-      this.tokens += final ? b.length - 1 : b.length;
-      started();
-    };
-    x.arm(this.o.firstTokenTimeoutMs, 'timeout_first_token', `no token within ${this.o.firstTokenTimeoutMs} ms`);
-    try {
-      const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, this.defaultModel)) });
-      let ctype: string;
-      try {
-        await x.checkStatus(res);
-        ctype = (res.header('content-type') ?? '').toLowerCase();
-        if (!ctype.includes('text/event-stream')) {
-          // Some servers ignore `stream`: accept a whole JSON answer.
-          if (!ctype.includes('json')) throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" answered a stream request with content-type "${ctype}".`, { endpoint: ep.name });
-          const batch = dec.fromResponse(parseJson(await res.text(64 << 20), ep.name));
-          x.clean();
-          x.disarm();
-          out.push(batch);
-          onBatch(batch);
-          return;
-        }
-      } catch (e) {
-        throw x.reason(e, true);
-      }
-      await new Promise<void>((resolve, reject) => {
-        const sse = new SseLeg(x, dec, out, this.o.interTokenTimeoutMs, onBatch, (err) => (err ? reject(err) : resolve()));
-        current.leg = sse;
-        sse.start(res);
-      });
-    } finally {
-      x.finish();
-    }
-  }
-
-  /** One non-streamed request on one endpoint. */
-  private async responseFrom(ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, started: () => void): Promise<Record<string, unknown>> {
-    const t = this.transport ?? (await this.transportP);
-    const x = new Exchange(ep, outer, this.exchanges);
-    const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
-    x.arm(this.o.requestTimeoutMs, 'timeout_response', `no complete response within ${this.o.requestTimeoutMs} ms`);
-    try {
-      const res = await x.send(t, { method: 'POST', path, headers: ep.headers({ 'content-type': 'application/json', accept: 'application/json' }), body: JSON.stringify(requestBody(ep, leg, false, this.defaultModel)) });
-      let obj: unknown;
-      try {
-        await x.checkStatus(res);
-        obj = parseJson(await res.text(64 << 20), ep.name);
-        x.clean();
-      } catch (e) {
-        throw x.reason(e, true);
-      }
-      x.disarm();
-      if (typeof obj !== 'object' || obj === null || !Array.isArray((obj as { choices?: unknown }).choices)) {
-        if (typeof obj === 'object' && obj !== null && 'error' in obj) throw errorFromStreamEvent(obj, ep.name);
-        throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" sent a response without \`choices\`.`, { endpoint: ep.name });
-      }
-      const u = (obj as { usage?: { completion_tokens?: number } }).usage;
-      if (typeof u?.completion_tokens === 'number') this.tokens += u.completion_tokens;
-      started();
-      return { ...(obj as Record<string, unknown>), served_by: ep.name };
-    } finally {
-      x.finish();
-    }
-  }
-
   // ------------------------------------------------------------ health, metrics, lifecycle
 
   /** Runs a health check on every endpoint now; resolves with each endpoint's state. */
@@ -372,7 +288,7 @@ export class RemoteEngine implements Engine {
     if (this.closed || this.checking.has(ep)) return;
     this.checking.add(ep);
     try {
-      const models = await checkEndpointHealth(ep, this.transportP, { timeoutMs: this.o.healthTimeoutMs, active: this.active, onSend: () => { this.healthRequests++; } });
+      const models = await checkEndpointHealth(ep, this.cx.transportP, { timeoutMs: this.o.healthTimeoutMs, active: this.active, onSend: () => { this.healthRequests++; } });
       if (models !== undefined && !this.info.contextLength) {
         const ctx = (tryJson(models) as { data?: { context_length?: unknown }[] } | undefined)?.data?.[0]?.context_length;
         if (typeof ctx === 'number') this.info.contextLength = ctx;
@@ -383,9 +299,9 @@ export class RemoteEngine implements Engine {
   }
 
   metrics(): RemoteMetrics {
-    const t = this.transport;
+    const t = this.cx.transport;
     const newConnections = t?.newConnections();
-    const requests = this.exchanges.sent + this.healthRequests;
+    const requests = this.cx.exchanges.sent + this.healthRequests;
     return {
       transport: t?.kind,
       requests,
@@ -393,7 +309,7 @@ export class RemoteEngine implements Engine {
       connectionReuseRatio: newConnections === undefined || requests === 0 ? undefined : 1 - newConnections / requests,
       inFlight: this.inFlight,
       queued: this.picker.queued,
-      tokens: this.tokens,
+      tokens: this.cx.tokens,
       retries: this.retries,
       failovers: this.failovers,
       errors: { ...this.errors },
@@ -409,7 +325,7 @@ export class RemoteEngine implements Engine {
   /** Pool state for one endpoint's origin (undici: open/idle sockets). */
   poolStats(endpointName?: string): PoolSnapshot | undefined {
     const ep = endpointName ? this.endpoints.find((e) => e.name === endpointName) : this.endpoints[0];
-    return ep ? this.transport?.poolStats(ep.origin) : undefined;
+    return ep ? this.cx.transport?.poolStats(ep.origin) : undefined;
   }
 
   /** Prometheus text exposition of metrics(). */
@@ -418,7 +334,7 @@ export class RemoteEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { running: this.inFlight, waiting: this.picker.queued, kvPagesUsed: 0, kvPagesTotal: 0, prefixCacheHitRate: 0, tokensGenerated: this.tokens, steps: 0 };
+    return { running: this.inFlight, waiting: this.picker.queued, kvPagesUsed: 0, kvPagesTotal: 0, prefixCacheHitRate: 0, tokensGenerated: this.cx.tokens, steps: 0 };
   }
 
   /** Stops health checks, aborts requests in flight (ENGINE_CLOSED), closes the pools. */
@@ -426,10 +342,10 @@ export class RemoteEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.healthTimer);
-    this.exchanges.closeAll();
+    this.cx.exchanges.closeAll();
     for (const abort of [...this.active]) abort();
     this.picker.wake();
-    const t = await this.transportP.catch(() => undefined);
+    const t = await this.cx.transportP.catch(() => undefined);
     await t?.close();
   }
 }
