@@ -51,7 +51,7 @@ class HandOffIterator implements AsyncIterator<LegBatch> {
       this.h = undefined;
       this.finished = true;
     }
-    return { value: batch, done: false };
+    return batch === r.value ? (r as IteratorResult<LegBatch>) : { value: batch, done: false };
   };
 
   private readonly onError = (error: unknown): Promise<IteratorResult<LegBatch>> => this.back({ error });

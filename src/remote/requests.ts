@@ -46,6 +46,7 @@ export async function streamFrom(
     started();
   };
   x.arm(cx.o.firstTokenTimeoutMs, 'timeout_first_token', `no token within ${cx.o.firstTokenTimeoutMs} ms`);
+  let streaming = false;
   try {
     const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, cx.defaultModel)) });
     let ctype: string;
@@ -65,13 +66,19 @@ export async function streamFrom(
     } catch (e) {
       throw x.reason(e, true);
     }
-    await new Promise<void>((resolve, reject) => {
-      const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, onBatch, (err) => (err ? reject(err) : resolve()));
+    // Returned, not awaited: this function's frame is not kept for the stream's whole life.
+    streaming = true;
+    return new Promise<void>((resolve, reject) => {
+      const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, onBatch, (err) => {
+        x.finish();
+        if (err) reject(err);
+        else resolve();
+      });
       current.leg = sse;
       sse.start(res);
     });
   } finally {
-    x.finish();
+    if (!streaming) x.finish(); // once streaming, the leg finishes its exchange
   }
 }
 

@@ -96,7 +96,7 @@ export class SseParser {
     if (eof) {
       if (this.buf.length > 0) this.line(this.buf, out);
       this.buf = '';
-      this.data = [];
+      this.data.length = 0;
       this.hasData = false;
       this.event = '';
     } else if (this.buf.length > this.maxLineChars) {
@@ -107,8 +107,12 @@ export class SseParser {
 
   private line(line: string, out: SseEvent[]): void {
     if (line === '') {
-      if (this.hasData) out.push({ event: this.event || 'message', data: this.data.join('\n'), ...(this.lastId !== undefined ? { id: this.lastId } : {}) });
-      this.data = [];
+      if (this.hasData) {
+        const ev: SseEvent = { event: this.event || 'message', data: this.data.length === 1 ? this.data[0]! : this.data.join('\n') };
+        if (this.lastId !== undefined) ev.id = this.lastId;
+        out.push(ev);
+      }
+      this.data.length = 0;
       this.hasData = false;
       this.event = '';
       return;
