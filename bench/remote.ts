@@ -11,10 +11,15 @@
 // blocks are pooled. A drift then hits both alike. The A/A line (undici's even blocks against its
 // odd ones) says how much of a difference is noise. Where `taskset` exists, the server runs on
 // CPU 1 and the client on CPU 0, so neither steals the other's core.
+//
+// The client is the built library (dist/, what the package ships; `npm run bench` builds it first),
+// not src/ through tsx: tsx's transform wraps every function it creates in a naming helper, which
+// made the RemoteEngine's per-request closures cost about twice as much CPU over undici as the
+// built code does (measured here: +70 against +33 µs per request at concurrency 256).
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { RemoteEngine } from '../src/remote/engine.js';
-import { percentile } from '../src/remote/metrics.js';
-import { SseParser } from '../src/remote/sse.js';
+import { RemoteEngine } from '../dist/remote/engine.js';
+import { percentile } from '../dist/remote/metrics.js';
+import { SseParser } from '../dist/remote/sse.js';
 import { forkServer } from './fork-server.js';
 
 export interface RemoteBenchOptions {
@@ -189,9 +194,13 @@ function fetchClient(server: ServerProcess, c: number, tokens: number): Client {
   };
 }
 
-/** Not measured: 300 requests (the JIT settles), then two waves at the run's concurrency (the sockets exist). */
+/**
+ * Not measured: 1000 requests, then two waves at the run's concurrency (the sockets exist). With
+ * 300, the first concurrency measured still paid for compiling the engine's longer path (+105
+ * against +44 µs per request at concurrency 1, measured first or after 16).
+ */
 async function warmUp(client: Client, c: number): Promise<void> {
-  await client.block(300);
+  await client.block(1000);
   await client.block(2 * c);
 }
 

@@ -21,7 +21,7 @@ import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, U
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
-import { handOffIterator, type Anomaly, type Handoff } from './handoff.js';
+import { HandOffIterator, type Anomaly, type Handoff, type Resume } from './handoff.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -87,17 +87,23 @@ const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined
 
 /** One stream for the consumer over targets tried in turn (see the top of this file, and handoff.ts). */
 export function runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<LegBatch> {
-  return { [Symbol.asyncIterator]: () => handOffIterator(failoverLoop(req, next, opts)) };
+  return { [Symbol.asyncIterator]: () => new HandOffIterator((resume) => failoverLoop(req, next, opts, resume), opts.onEnd) };
 }
 
-async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions): AsyncGenerator<LegBatch | Handoff, void, Anomaly | undefined> {
+/**
+ * The failover loop. It returns a Handoff (and ends) when it opens a target that serves the
+ * request as it was asked; handoff.ts then runs that target and starts the loop again, `resume`d,
+ * only if it must.
+ */
+async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions, resume?: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
   const { signal, tokenizer } = opts;
   const kind = req.kind;
   const stops = stopsOf(kind === 'chat' ? req.chat!.stop : req.gen!.stop);
   const maxTokens = kind === 'chat' ? req.chat!.max_tokens : req.gen!.max_tokens;
-  const ids: number[] = [];
-  let emitted = '';
-  let count = 0;
+  // What was delivered so far (the handoff kept these books while it ran).
+  const ids: number[] = resume?.books.ids ?? [];
+  let emitted = resume?.books.emitted ?? '';
+  let count = resume?.books.count ?? 0;
   let continued = false;
   let matcher: StopMatcher | undefined;
   let decoder: StreamingDecoder | undefined;
@@ -150,69 +156,55 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
     return { done: true, text, index: completion, finish_reason: finish, usage: usageAfterFailover(legUsage, completion), served_by: servedBy, ...(p ? { prompt_tokens: p } : {}) };
   };
 
-  /** Books a batch of the handed-off first target that passes through (see Handoff.accept). */
-  const accept = (batch: LegBatch): 'pass' | 'final' | 'no' => {
-    let k = 0;
-    while (k < batch.length && !batch[k]!.done && batch[k]!.index === count + k) k++;
-    const final = k === batch.length - 1 && batch[k]!.done;
-    if (k < batch.length && !final) return 'no';
-    for (let j = 0; j < k; j++) {
-      ids.push((batch[j] as LegTokenEvent).token);
-      emitted += batch[j]!.text;
-    }
-    count += k;
-    return final ? 'final' : 'pass';
-  };
-
-  opts.onStart?.();
+  let handedOff = false;
+  if (!resume) opts.onStart?.();
   try {
     for (;;) {
-      if (signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
-      const target = await next({ kind, tokens: count, error: lastErr, failed });
-      if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
-      let legReq: LegRequest = req;
-      if (count > 0) {
-        if (!target.canContinue(kind)) {
-          cannotContinue.push(target.name);
-          failed = target;
-          continue;
-        }
-        takeOverText();
-        const remaining = maxTokens === undefined || maxTokens === null ? undefined : maxTokens - count;
-        if (remaining !== undefined && remaining <= 0) {
-          // Everything was generated; only the end of the stream was lost.
-          const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
-          yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
-          return;
-        }
-        const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
-        if (built instanceof FridayError) throw new FridayError(lastErr?.code ?? built.code, `${lastErr ? lastErr.message + ' ' : ''}${built.message}`, { ...lastErr?.details, tokens: count, failover: 'impossible' });
-        legReq = built;
-        continued = true;
-        failedTokens = count;
-      }
-
-      // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
-      // gone) ends it through its iterator's return(), as for-await does.
-      const it = target.open(legReq, signal)[Symbol.asyncIterator]();
-      try {
-        let pending: LegBatch | undefined;
-        if (!continued) {
-          // The first target: handed off (handoff.ts) until something needs this loop.
-          let a: Anomaly | undefined;
-          try {
-            a = yield { handoff: it, accept };
-          } finally {
-            if (a === undefined) await it.return?.(); // the consumer left during the handoff
+      let target: FailoverTarget | undefined;
+      let it: AsyncIterator<LegEvent | LegBatch>;
+      let anomaly: Anomaly | undefined;
+      if (resume) {
+        // Back from a handoff: go on as if this loop had been reading that target all along.
+        ({ target, it, anomaly } = resume);
+        resume = undefined;
+      } else {
+        if (signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+        target = await next({ kind, tokens: count, error: lastErr, failed });
+        if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
+        let legReq: LegRequest = req;
+        if (count > 0) {
+          if (!target.canContinue(kind)) {
+            cannotContinue.push(target.name);
+            failed = target;
+            continue;
           }
-          if (!a) throw new FridayError('INTERNAL', 'The handed-off stream resumed without a cause.');
-          if ('error' in a) throw a.error;
-          if ('finished' in a) {
-            await it.return?.();
+          takeOverText();
+          const remaining = maxTokens === undefined || maxTokens === null ? undefined : maxTokens - count;
+          if (remaining !== undefined && remaining <= 0) {
+            // Everything was generated; only the end of the stream was lost.
+            const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
+            yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
             return;
           }
-          if ('batch' in a) pending = a.batch;
+          const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
+          if (built instanceof FridayError) throw new FridayError(lastErr?.code ?? built.code, `${lastErr ? lastErr.message + ' ' : ''}${built.message}`, { ...lastErr?.details, tokens: count, failover: 'impossible' });
+          legReq = built;
+          continued = true;
+          failedTokens = count;
         }
+
+        // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
+        // gone) ends it through its iterator's return(), as for-await does.
+        it = target.open(legReq, signal)[Symbol.asyncIterator]();
+        if (!continued) {
+          // Asked as the caller asked it: the target is handed off (handoff.ts) and this loop ends.
+          handedOff = true;
+          return { target, it, books: { ids, emitted, count } };
+        }
+      }
+      try {
+        if (anomaly && 'error' in anomaly) throw anomaly.error;
+        const pending = anomaly && 'batch' in anomaly ? anomaly.batch : undefined;
         for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
           const batch = Array.isArray(item) ? item : [item];
           if (!matcher && passThrough(batch, count)) {
@@ -277,7 +269,7 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
       }
     }
   } finally {
-    opts.onEnd?.();
+    if (!handedOff) opts.onEnd?.(); // after a handoff, the stream's end is handoff.ts's to report
   }
 }
 

@@ -1,43 +1,50 @@
-// The first target's batches go to the consumer without passing through the failover generator.
+// The first target's batches go to the consumer without the failover loop in between.
 //
-// Almost every stream is served whole by its first target: its batches pass through unchanged
-// (token events numbered from 0, then the final event), and the failover generator would only
-// resume and suspend once per batch to hand each one on. So, for its first target, the generator
-// yields a Handoff instead: this iterator reads the target directly, lets the generator's
-// `accept` keep the books (ids, text, count), and resumes the generator only when something else
-// happens: an error, a batch it must rewrite, the end of the target, or after the final batch.
-import type { LegBatch, LegEvent } from './chunks.js';
+// Almost every stream is served whole by the first target it opens: its batches pass through
+// unchanged (token events numbered from 0, then the final event), and the failover loop, a
+// generator, would resume and suspend once per batch only to hand each one on, and keep its whole
+// frame alive for the stream's life. So when the loop opens a target that serves the request as
+// the caller asked it, it returns that target as a Handoff and ends. This iterator then reads the
+// target directly, keeping the books (ids, text, count), and starts the loop again, resumed, only
+// when something else happens: an error, a batch that needs rewriting, or the end without a final
+// event.
+import type { FailoverTarget } from './failover.js';
+import type { LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
 
-/** How the handed-off target went on: what the generator resumes with. */
+/** What the consumer has been given so far. */
+export interface Books { ids: number[]; emitted: string; count: number }
+
+/** A target the failover loop opened and hands over. */
+export interface Handoff {
+  target: FailoverTarget;
+  it: AsyncIterator<LegEvent | LegBatch>;
+  books: Books;
+}
+
+/** How the handed-off target went on: what the loop resumes with. */
 export type Anomaly =
   | { error: unknown }
   /** The target ended without a final event. */
   | { ended: true }
-  /** A batch that does not pass through as it is (the generator processes it). */
-  | { batch: LegBatch }
-  /** The final batch went to the consumer. */
-  | { finished: true };
+  /** A batch that does not pass through as it is (the loop processes it). */
+  | { batch: LegBatch };
 
-export interface Handoff {
-  readonly handoff: AsyncIterator<LegEvent | LegBatch>;
-  /** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
-  accept(batch: LegBatch): 'pass' | 'final' | 'no';
-}
+export interface Resume extends Handoff { anomaly: Anomaly }
 
-const isHandoff = (v: LegBatch | Handoff): v is Handoff => !Array.isArray(v);
+type Loop = AsyncGenerator<LegBatch, Handoff | undefined>;
 
-/** The consumer's iterator over a failover generator that may hand off its first target. */
-export function handOffIterator(gen: AsyncGenerator<LegBatch | Handoff, void, Anomaly | undefined>): AsyncIterator<LegBatch> {
-  return new HandOffIterator(gen);
-}
-
-// A class with two bound callbacks rather than a nest of closures: it lives as long as the stream.
-class HandOffIterator implements AsyncIterator<LegBatch> {
+/** The consumer's iterator: runs the failover loop, or a target it handed off. */
+export class HandOffIterator implements AsyncIterator<LegBatch> {
+  private loop: Loop | undefined;
   private h: Handoff | undefined;
+  /** The final batch went out from the handed-off target: the next call ends the stream. */
   private finished = false;
+  private started = false;
 
-  private readonly onGen = (r: IteratorResult<LegBatch | Handoff>): IteratorResult<LegBatch> | Promise<IteratorResult<LegBatch>> => {
-    if (r.done || !isHandoff(r.value)) return r as IteratorResult<LegBatch>;
+  private readonly onLoop = (r: IteratorResult<LegBatch, Handoff | undefined>): IteratorResult<LegBatch> | Promise<IteratorResult<LegBatch>> => {
+    if (!r.done) return r;
+    this.loop = undefined;
+    if (!r.value) return { value: undefined, done: true };
     this.h = r.value;
     return this.pull();
   };
@@ -45,45 +52,68 @@ class HandOffIterator implements AsyncIterator<LegBatch> {
   private readonly onItem = (r: IteratorResult<LegEvent | LegBatch>): IteratorResult<LegBatch> | Promise<IteratorResult<LegBatch>> => {
     if (r.done) return this.back({ ended: true });
     const batch = Array.isArray(r.value) ? r.value : [r.value];
-    const verdict = this.h!.accept(batch);
+    const verdict = accept(this.h!.books, batch);
     if (verdict === 'no') return this.back({ batch });
-    if (verdict === 'final') {
-      this.h = undefined;
-      this.finished = true;
-    }
+    if (verdict === 'final') this.finished = true;
     return batch === r.value ? (r as IteratorResult<LegBatch>) : { value: batch, done: false };
   };
 
   private readonly onError = (error: unknown): Promise<IteratorResult<LegBatch>> => this.back({ error });
 
-  constructor(private readonly gen: AsyncGenerator<LegBatch | Handoff, void, Anomaly | undefined>) {}
+  /** @param start the failover loop, from the beginning or resumed after a handoff */
+  constructor(private readonly start: (resume?: Resume) => Loop, private readonly onEnd?: () => void) {}
 
   next(): Promise<IteratorResult<LegBatch>> {
+    if (this.loop) return this.loop.next().then(this.onLoop);
+    if (this.finished) return this.end();
     if (this.h) return this.pull();
-    if (this.finished) {
-      this.finished = false;
-      return this.resume({ finished: true });
-    }
-    return this.resume(undefined);
+    if (this.started) return Promise.resolve({ value: undefined, done: true });
+    this.started = true;
+    this.loop = this.start();
+    return this.loop.next().then(this.onLoop);
   }
 
-  // The generator is suspended at the handoff (or elsewhere): its own finally blocks end the target.
   async return(): Promise<IteratorResult<LegBatch>> {
-    this.h = undefined;
-    await this.gen.return(undefined);
+    if (this.loop) await this.loop.return(undefined); // its own finally blocks end its target
+    else if (this.h) await this.end();
     return { value: undefined, done: true };
   }
 
-  private resume(a: Anomaly | undefined): Promise<IteratorResult<LegBatch>> {
-    return this.gen.next(a).then(this.onGen);
+  /** After the final batch (or when the consumer leaves): end the handed-off target, then the stream. */
+  private async end(): Promise<IteratorResult<LegBatch>> {
+    const h = this.h!;
+    this.h = undefined;
+    this.finished = false;
+    try {
+      await h.it.return?.();
+    } finally {
+      this.onEnd?.();
+    }
+    return { value: undefined, done: true };
   }
 
-  private back(a: Anomaly): Promise<IteratorResult<LegBatch>> {
+  private back(anomaly: Anomaly): Promise<IteratorResult<LegBatch>> {
+    const h = this.h!;
     this.h = undefined;
-    return this.resume(a);
+    this.loop = this.start({ ...h, anomaly });
+    return this.loop.next().then(this.onLoop);
   }
 
   private pull(): Promise<IteratorResult<LegBatch>> {
-    return this.h!.handoff.next().then(this.onItem, this.onError);
+    return this.h!.it.next().then(this.onItem, this.onError);
   }
+}
+
+/** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
+function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
+  let k = 0;
+  while (k < batch.length && !batch[k]!.done && batch[k]!.index === b.count + k) k++;
+  const final = k === batch.length - 1 && batch[k]!.done;
+  if (k < batch.length && !final) return 'no';
+  for (let j = 0; j < k; j++) {
+    b.ids.push((batch[j] as LegTokenEvent).token);
+    b.emitted += batch[j]!.text;
+  }
+  b.count += k;
+  return final ? 'final' : 'pass';
 }

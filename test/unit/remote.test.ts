@@ -228,6 +228,56 @@ async function drain(it: AsyncIterable<LegEvent | GenerateEvent | LegEvent[]>) {
 const list = (...ts: FailoverTarget[]) => { let i = 0; return () => ts[i++]; };
 
 describe('runWithFailover', () => {
+  // The first target is handed off (src/remote/handoff.ts): these cover the ways back into the loop.
+  const counted = () => { const c = { start: 0, end: 0 }; return { c, opts: { onStart: () => { c.start++; }, onEnd: () => { c.end++; } } }; };
+
+  it('passes the first target through, and reports the stream started and ended once', async () => {
+    const { c, opts } = counted();
+    const closed: string[] = [];
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 4 } }, list(fake('a', { closed })), opts));
+    expect(r.tokens).toEqual([98, 99, 100, 101]);
+    expect(r.final).toMatchObject({ served_by: 'a', index: 4 });
+    expect(closed).toEqual(['a']);
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('renumbers a first target whose events are not numbered from 0 (the loop takes over mid-stream)', async () => {
+    const { c, opts } = counted();
+    const shifted: FailoverTarget = {
+      name: 's', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('s', req, {})) yield ev.done ? ev : { ...ev, index: ev.index + 10 }; },
+    };
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 3 } }, list(shifted), opts));
+    expect(r.indexes).toEqual([0, 1, 2]);
+    expect(r.final).toMatchObject({ served_by: 's', finish_reason: 'length' });
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('continues elsewhere when the first target ends without a final event', async () => {
+    const log: LegRequest[] = [];
+    const { c, opts } = counted();
+    const cut: FailoverTarget = {
+      name: 'cut', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (ev.done || ev.index === 2) return; yield ev; } },
+    };
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 5 } }, list(cut, fake('b', { log })), opts));
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toEqual([98, 99, 100, 101, 102]);
+    expect(log[0]!.gen!.prompt).toEqual([97, 98, 99]);
+    expect(r.final).toMatchObject({ served_by: 'b', index: 5 });
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('ends the handed-off target and the stream when the consumer leaves', async () => {
+    const { c, opts } = counted();
+    const closed: string[] = [];
+    for await (const batch of runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 8 } }, list(fake('a', { closed })), opts)) {
+      if (batch[0]!.index === 2) break;
+    }
+    expect(closed).toEqual(['a']);
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
   it('continues a completion on the next target with prompt + generated ids and fewer max_tokens', async () => {
     const log: LegRequest[] = [];
     const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 6 } }, list(fake('local', { failAfter: 2, code: 'DEVICE_LOST' }), fake('remote', { log }))));
