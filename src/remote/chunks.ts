@@ -84,6 +84,9 @@ function tokenEvent(token: number, text: string, index: number, lp: LogprobEntry
   return ev;
 }
 
+/** Shared and never written: push() returns it when a chunk carries no token. */
+const NO_EVENTS: LegTokenEvent[] = [];
+
 /** Turns one response's chunks into events. One decoder per HTTP response / chunk stream. */
 export class ChunkDecoder {
   private count = 0;
@@ -134,10 +137,15 @@ export class ChunkDecoder {
     if (choice.token_ids !== undefined && choice.token_ids !== null && !ids) throw protocol(this.servedBy, '`token_ids` is not an array of integers');
     const lps = logprobsOf(choice.logprobs);
     const finish = choice.finish_reason;
-    const out: LegTokenEvent[] = [];
+    // One token per chunk is the rule: an array literal of one, not `[]` and push() (which reserves 17 slots).
+    let out: LegTokenEvent[] = NO_EVENTS;
     if (ids && ids.length > 0) {
-      const last = ids.length - 1;
-      for (let k = 0; k <= last; k++) out.push(tokenEvent(ids[k]!, k === last ? this.pending + text : '', this.count++, lps[k]));
+      if (ids.length === 1) out = [tokenEvent(ids[0]!, this.pending + text, this.count++, lps[0])];
+      else {
+        out = [];
+        const last = ids.length - 1;
+        for (let k = 0; k <= last; k++) out.push(tokenEvent(ids[k]!, k === last ? this.pending + text : '', this.count++, lps[k]));
+      }
       this.pending = '';
     } else if (ids) {
       this.pending += text; // text with no token (yet): released with the next token or at the end
@@ -145,7 +153,7 @@ export class ChunkDecoder {
       this.tail += this.pending + text;
       this.pending = '';
     } else if (text !== '') {
-      out.push(tokenEvent(-1, this.pending + text, this.count++, lps[0]));
+      out = [tokenEvent(-1, this.pending + text, this.count++, lps[0])];
       this.pending = '';
     }
     if (finish !== undefined && finish !== null) this.finish = finish;
@@ -177,7 +185,7 @@ export class ChunkDecoder {
       ...obj,
       choices: [{ index: 0, ...(this.kind === 'chat' ? { delta: { content: text } } : { text }), token_ids: choice.token_ids, logprobs: choice.logprobs, finish_reason: null }],
     };
-    const events: LegEvent[] = this.push(chunk);
+    const events: LegEvent[] = this.push(chunk).slice(); // push() may return the shared empty array
     this.finish = choice.finish_reason ?? 'stop';
     events.push(this.final(true));
     return events;

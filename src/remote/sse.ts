@@ -17,6 +17,9 @@ export interface SseEvent {
 // ignoreBOM: a byte order mark is stripped once per stream, in push(), not at every decode.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
+/** Shared and never written: what push() returns when a read completes no event. */
+const NO_EVENTS: SseEvent[] = [];
+
 export class SseParser {
   private buf = '';
   private data: string[] = [];
@@ -74,7 +77,8 @@ export class SseParser {
   }
 
   private drain(eof: boolean): SseEvent[] {
-    const out: SseEvent[] = [];
+    // Most reads complete one event: an array of one (`[]` then push() would reserve 17 slots).
+    let out: SseEvent[] | undefined;
     const b = this.buf;
     let pos = 0;
     for (;;) {
@@ -90,11 +94,13 @@ export class SseParser {
       if (b.charCodeAt(i) === 13 && i + 1 >= b.length && !eof) break;
       const line = b.slice(pos, i);
       pos = i + (b.charCodeAt(i) === 13 && b.charCodeAt(i + 1) === 10 ? 2 : 1);
-      this.line(line, out);
+      const ev = this.line(line);
+      if (ev) out = out ? (out.push(ev), out) : [ev];
     }
     this.buf = pos > 0 ? b.slice(pos) : b;
     if (eof) {
-      if (this.buf.length > 0) this.line(this.buf, out);
+      const ev = this.buf.length > 0 ? this.line(this.buf) : undefined;
+      if (ev) out = out ? (out.push(ev), out) : [ev];
       this.buf = '';
       this.data.length = 0;
       this.hasData = false;
@@ -102,24 +108,25 @@ export class SseParser {
     } else if (this.buf.length > this.maxLineChars) {
       this.tooLong();
     }
-    return out;
+    return out ?? NO_EVENTS;
   }
 
-  private line(line: string, out: SseEvent[]): void {
+  /** One line; returns the event a blank line completes. */
+  private line(line: string): SseEvent | undefined {
     if (line === '') {
+      let ev: SseEvent | undefined;
       if (this.hasData) {
-        const ev: SseEvent = { event: this.event || 'message', data: this.data.length === 1 ? this.data[0]! : this.data.join('\n') };
+        ev = { event: this.event || 'message', data: this.data.length === 1 ? this.data[0]! : this.data.join('\n') };
         if (this.lastId !== undefined) ev.id = this.lastId;
-        out.push(ev);
       }
       this.data.length = 0;
       this.hasData = false;
       this.event = '';
-      return;
+      return ev;
     }
     if (line.charCodeAt(0) === 58 /* ':' */) {
       this.comments++;
-      return;
+      return undefined;
     }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
