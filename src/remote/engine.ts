@@ -156,20 +156,23 @@ export class RemoteEngine implements Engine {
       this.failovers++;
       return this.target(exclude);
     };
-    return runWithFailover(leg, next, {
-      signal, tokenizer: this.tokenizer, onStart: () => { this.inFlight++; }, onEnd: () => { this.inFlight--; },
-    });
+    return runWithFailover(leg, next, { signal, tokenizer: this.tokenizer, onStart: this.streamStarted, onEnd: this.streamEnded });
   }
 
+  // Made once, not per stream.
+  private readonly streamStarted = () => { this.inFlight++; };
+  private readonly streamEnded = () => { this.inFlight--; };
+
   private target(exclude: ReadonlySet<string>): FailoverTarget {
-    return { name: 'remote', canContinue: (kind) => this.canContinue(kind, exclude), open: (leg, signal) => this.openStream(leg, exclude, signal) };
+    return new EndpointsTarget(this, exclude);
   }
 
   /**
    * One target's events: the attempt loop runs as a task that feeds one queue, which the failover
    * layer reads. The queue is full when the consumer is behind: the leg then pauses its socket.
    */
-  private openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+  /** @internal (EndpointsTarget) */
+  openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
     const current: LegSlot = {};
     let cancelled = false;
     const out = new Channel<LegBatch>(LEG_QUEUE, {
@@ -351,3 +354,15 @@ export class RemoteEngine implements Engine {
 }
 
 
+
+/** This engine's endpoints, less those already failed over from, as one failover target. */
+class EndpointsTarget implements FailoverTarget {
+  readonly name = 'remote';
+  constructor(private readonly engine: RemoteEngine, private readonly exclude: ReadonlySet<string>) {}
+  canContinue(kind: 'completion' | 'chat'): boolean {
+    return this.engine.canContinue(kind, this.exclude);
+  }
+  open(leg: LegRequest, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+    return this.engine.openStream(leg, this.exclude, signal);
+  }
+}

@@ -21,7 +21,7 @@ import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, U
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
-import { HandOffIterator, type Anomaly, type Handoff, type Resume } from './handoff.js';
+import { HandOffIterator, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -87,7 +87,24 @@ const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined
 
 /** One stream for the consumer over targets tried in turn (see the top of this file, and handoff.ts). */
 export function runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<LegBatch> {
-  return { [Symbol.asyncIterator]: () => new HandOffIterator((resume) => failoverLoop(req, next, opts, resume), opts.onEnd) };
+  return new FailoverStream(req, next, opts);
+}
+
+// A class rather than closures: it lives as long as its stream, hundreds at a time.
+class FailoverStream implements AsyncIterable<LegBatch>, LoopSource {
+  constructor(private readonly req: LegRequest, private readonly next: NextTarget, private readonly opts: FailoverOptions) {}
+
+  get onEnd(): (() => void) | undefined {
+    return this.opts.onEnd;
+  }
+
+  loop(resume?: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
+    return failoverLoop(this.req, this.next, this.opts, resume);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LegBatch> {
+    return new HandOffIterator(this);
+  }
 }
 
 /**

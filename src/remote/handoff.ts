@@ -33,6 +33,13 @@ export interface Resume extends Handoff { anomaly: Anomaly }
 
 type Loop = AsyncGenerator<LegBatch, Handoff | undefined>;
 
+/** The failover loop's maker: from the beginning, or resumed after a handoff. */
+export interface LoopSource {
+  loop(resume?: Resume): Loop;
+  /** Reports the stream's end when it ends here, in a handoff. */
+  readonly onEnd?: () => void;
+}
+
 /** The consumer's iterator: runs the failover loop, or a target it handed off. */
 export class HandOffIterator implements AsyncIterator<LegBatch> {
   private loop: Loop | undefined;
@@ -60,8 +67,7 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
 
   private readonly onError = (error: unknown): Promise<IteratorResult<LegBatch>> => this.back({ error });
 
-  /** @param start the failover loop, from the beginning or resumed after a handoff */
-  constructor(private readonly start: (resume?: Resume) => Loop, private readonly onEnd?: () => void) {}
+  constructor(private readonly src: LoopSource) {}
 
   next(): Promise<IteratorResult<LegBatch>> {
     if (this.loop) return this.loop.next().then(this.onLoop);
@@ -69,7 +75,7 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
     if (this.h) return this.pull();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
-    this.loop = this.start();
+    this.loop = this.src.loop();
     return this.loop.next().then(this.onLoop);
   }
 
@@ -87,7 +93,7 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
     try {
       await h.it.return?.();
     } finally {
-      this.onEnd?.();
+      this.src.onEnd?.();
     }
     return { value: undefined, done: true };
   }
@@ -95,7 +101,7 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
   private back(anomaly: Anomaly): Promise<IteratorResult<LegBatch>> {
     const h = this.h!;
     this.h = undefined;
-    this.loop = this.start({ ...h, anomaly });
+    this.loop = this.src.loop({ ...h, anomaly });
     return this.loop.next().then(this.onLoop);
   }
 
