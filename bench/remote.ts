@@ -160,9 +160,10 @@ function engineClient(server: ServerProcess, c: number, tokens: number): Client 
 async function undiciClient(server: ServerProcess, c: number, tokens: number): Promise<Client> {
   const { Pool } = await import('undici');
   const pool = new Pool(server.url, { connections: c, keepAliveTimeout: 30_000 });
-  const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, stream_options: { include_usage: true }, temperature: 0, return_token_ids: true });
   const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
   const one = async () => {
+    // The body is built per request, as a caller's prompt would be (the engine builds its own too).
+    const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, stream_options: { include_usage: true }, temperature: 0, return_token_ids: true });
     const r = await pool.request({ path: '/v1/completions', method: 'POST', headers, body });
     if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
     return countSse(r.body as AsyncIterable<Uint8Array>);
@@ -257,7 +258,7 @@ async function abAt(server: ServerProcess, c: number, tokens: number, blocks: nu
 export async function benchRemote(opts: RemoteBenchOptions = {}) {
   const levels = opts.concurrency ?? [1, 16, 64, 256];
   const tokens = opts.tokens ?? 16;
-  const blocks = opts.blocks ?? 12;
+  const blocks = opts.blocks ?? 36;
   const server = await ServerProcess.start();
   const pinned = pin(server);
   console.log(pinned);
