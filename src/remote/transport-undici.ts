@@ -8,7 +8,6 @@ import type { AbortLike } from './abort.js';
 import { PipedResponse, type BodyFlow, type BodySink, type TransportResponse } from './body.js';
 import type { PoolSnapshot, Transport, TransportOptions, TransportRequest } from './transport.js';
 import type * as Undici from 'undici';
-import type { Dispatcher } from 'undici';
 
 interface PoolEntry { pool: Undici.Pool; opened: number; closed: number }
 
@@ -81,11 +80,19 @@ export class UndiciTransport implements Transport {
  * read to the sink given to pipe() (reads that come before pipe() are held). The caller's signal
  * (an AbortHandle) aborts it at any stage: queued for a socket (the promise rejects at once),
  * waiting for headers, or mid-body (the sink's error()).
+ *
+ * It speaks undici's core handler protocol (onConnect, onHeaders, onData, onComplete, onError),
+ * which undici's own request() uses, rather than the newer controller interface: undici adapts
+ * that one to this through an extra object, a controller and a parsed copy of every header, per
+ * request. (Marked deprecated in undici 7's types; undici is pinned.)
  */
-class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandler {
+class ResponseHandler extends PipedResponse implements BodyFlow {
   status = 0;
-  private headers: Record<string, string | string[] | undefined> = {};
-  private controller: Dispatcher.DispatchController | undefined;
+  /** Response headers as [name, value, name, value, ...], names lower-cased. */
+  private headerPairs: string[] = [];
+  private abortSocket: ((err?: Error) => void) | undefined;
+  private resumeSocket: (() => void) | undefined;
+  private paused = false;
   private abortReason: Error | undefined;
   private started = false;
   private sink: BodySink | undefined;
@@ -107,7 +114,7 @@ class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandle
   private readonly onAbort = (): void => {
     if (this.abortReason) return;
     this.abortReason = this.abortError();
-    if (this.controller) this.controller.abort(this.abortReason);
+    if (this.abortSocket) this.abortSocket(this.abortReason);
     else this.finish(this.abortReason); // still queued for a socket: reject now, abort once connected
   };
 
@@ -134,38 +141,50 @@ class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandle
     for (const c of held) sink.data(c);
     if (this.ended === true) sink.end();
     else if (this.ended) sink.error(this.ended);
-    return {
-      pause: () => this.controller?.pause(),
-      resume: () => this.controller?.resume(),
-      cancel: () => {
-        this.sink = undefined;
-        this.controller?.abort(this.abortError());
-      },
-    };
+    return this;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.abortReason) controller.abort(this.abortReason);
+  pause(): void {
+    this.paused = true;
   }
 
-  onResponseStart(c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    // undici's adapter keeps the raw header buffers on the controller for the whole exchange; we
-    // have them parsed: let them go (a streamed request lives long and there may be hundreds).
-    c.rawHeaders = null;
-    if (status < 200 || this.started) return; // 1xx informational
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.resumeSocket?.();
+  }
+
+  cancel(): void {
+    this.sink = undefined;
+    this.abortSocket?.(this.abortError());
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortSocket = abort;
+    if (this.abortReason) abort(this.abortReason);
+  }
+
+  onHeaders(status: number, rawHeaders: (Buffer | string)[], resume: () => void): boolean {
+    if (status < 200 || this.started) return true; // 1xx informational
     this.status = status;
-    this.headers = headers;
+    // Strings, not the raw buffers: those are views of the socket's read buffer, and a stream
+    // lives long (hundreds at a time) while only two of its headers are ever asked for.
+    const pairs = new Array<string>(rawHeaders.length);
+    for (let i = 0; i < rawHeaders.length; i++) pairs[i] = i % 2 === 0 ? latin1(rawHeaders[i]!).toLowerCase() : latin1(rawHeaders[i]!);
+    this.headerPairs = pairs;
+    this.resumeSocket = resume;
     this.started = true;
     this.resolve(this);
+    return !this.paused;
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     if (this.sink) this.sink.data(chunk);
     else if (this.ended === undefined) this.held.push(chunk);
+    return !this.paused;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     // undici frees the socket one macrotask after the response ends (its own setImmediate, queued
     // after this call returns): end the body after that, so the reader's next request, sent the
     // moment this one ends, finds the socket free and reuses it.
@@ -173,12 +192,18 @@ class ResponseHandler extends PipedResponse implements Dispatcher.DispatchHandle
     void Promise.resolve().then(() => setImmediate(() => this.finish(true)));
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     this.finish(this.abortReason ?? err);
   }
 
+  /** A response header; the values of a repeated one joined with ", ". */
   header(name: string): string | undefined {
-    const v = this.headers[name.toLowerCase()];
-    return Array.isArray(v) ? v.join(', ') : v;
+    const want = name.toLowerCase();
+    const h = this.headerPairs;
+    let out: string | undefined;
+    for (let i = 0; i + 1 < h.length; i += 2) if (h[i] === want) out = out === undefined ? h[i + 1] : `${out}, ${h[i + 1]}`;
+    return out;
   }
 }
+
+const latin1 = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('latin1'));
