@@ -59,7 +59,7 @@ interface RunResult {
 interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; opened: number; sent: number }
 
 /** One client at one concurrency: `block(n)` runs n requests from `c` loops and counts the connections it opened. */
-interface Client { block(n: number): Promise<Sample>; close(): Promise<void> }
+interface Client { block(n: number): Promise<Sample>; close(): Promise<void>; one(): Promise<number> }
 
 /** Runs `one` from `concurrency` loops until `total` requests have been issued. */
 async function load(concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent'>> {
@@ -138,8 +138,9 @@ async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
-function engineClient(server: ServerProcess, c: number, tokens: number): Client {
-  const engine = new RemoteEngine({ endpoints: [{ url: server.url, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
+/** `prefix`: a failure-server directive path (`/fail/gap=…`), for the heap measurement. */
+function engineClient(server: ServerProcess, c: number, tokens: number, prefix = ''): Client {
+  const engine = new RemoteEngine({ endpoints: [{ url: server.url + prefix, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
   const one = async () => {
     let n = 0;
     for await (const ev of engine.generate({ prompt: 'a', max_tokens: tokens })) if (!ev.done) n++;
@@ -153,18 +154,19 @@ function engineClient(server: ServerProcess, c: number, tokens: number): Client 
       return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests };
     },
     close: () => engine.close(),
+    one,
   };
 }
 
 /** The baseline the client is held to: undici's Pool used directly, same request body and SSE parsing. */
-async function undiciClient(server: ServerProcess, c: number, tokens: number): Promise<Client> {
+async function undiciClient(server: ServerProcess, c: number, tokens: number, prefix = ''): Promise<Client> {
   const { Pool } = await import('undici');
   const pool = new Pool(server.url, { connections: c, keepAliveTimeout: 30_000 });
   const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
   const one = async () => {
     // The body is built per request, as a caller's prompt would be (the engine builds its own too).
     const body = JSON.stringify({ prompt: 'a', max_tokens: tokens, stream: true, stream_options: { include_usage: true }, temperature: 0, return_token_ids: true });
-    const r = await pool.request({ path: '/v1/completions', method: 'POST', headers, body });
+    const r = await pool.request({ path: prefix + '/v1/completions', method: 'POST', headers, body });
     if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
     return countSse(r.body as AsyncIterable<Uint8Array>);
   };
@@ -175,6 +177,7 @@ async function undiciClient(server: ServerProcess, c: number, tokens: number): P
       return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
     },
     close: () => pool.close(),
+    one,
   };
 }
 
@@ -192,6 +195,7 @@ function fetchClient(server: ServerProcess, c: number, tokens: number): Client {
       return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
     },
     close: async () => undefined,
+    one,
   };
 }
 
@@ -255,6 +259,41 @@ async function abAt(server: ServerProcess, c: number, tokens: number, blocks: nu
   }
 }
 
+/**
+ * Heap kept alive per stream in flight: `n` streams that stall after 8 of their 16 tokens (the
+ * failure server's gap directive), measured after a full GC against the heap before they started.
+ * At high concurrency the young-generation GC copies this state, so it is what GC time scales with.
+ * Needs --expose-gc (npm run bench passes it); undefined without.
+ */
+async function heapPerStream(client: Client, n: number): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  await Promise.all(Array.from({ length: 4 }, () => client.one()));
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let done = 0;
+  const all = Promise.all(Array.from({ length: n }, () => client.one().finally(() => { done++; })));
+  await settle(500); // 8 tokens arrive at once; the gap is 2 s
+  gc();
+  const bytes = done === 0 ? Math.round((process.memoryUsage().heapUsed - before) / n) : undefined;
+  await all;
+  return bytes;
+}
+
+async function heapAt(server: ServerProcess, n: number, tokens: number) {
+  const prefix = '/fail/gap=8:2000';
+  const out: Record<string, number | undefined> = {};
+  for (const [name, make] of [['remote-engine', () => engineClient(server, n, tokens, prefix)], ['undici', () => undiciClient(server, n, tokens, prefix)]] as const) {
+    const client = await make();
+    try {
+      out[name] = await heapPerStream(client, n);
+    } finally {
+      await client.close();
+    }
+  }
+  return out;
+}
+
 export async function benchRemote(opts: RemoteBenchOptions = {}) {
   const levels = opts.concurrency ?? [1, 16, 64, 256];
   const tokens = opts.tokens ?? 16;
@@ -282,12 +321,14 @@ export async function benchRemote(opts: RemoteBenchOptions = {}) {
       const o = overhead.at(-1)!;
       console.log(`  RemoteEngine over undici at c=${c}: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (A/A p99 noise: ${o.aa_p99_ms} ms)`);
     }
+    const heap = await heapAt(server, 256, tokens);
+    console.log(`heap kept per stream in flight (256 streams): remote-engine ${heap['remote-engine']} bytes, undici ${heap.undici} bytes`);
+    return {
+      server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', pinned, tokens_per_request: tokens, blocks,
+      method: 'interleaved A/B: engine and undici blocks in ABBA order, pooled per client; fetch after them',
+      heap_bytes_per_stream_in_flight: heap, overhead, runs,
+    };
   } finally {
     await server.close();
   }
-  return {
-    server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', pinned, tokens_per_request: tokens, blocks,
-    method: 'interleaved A/B: engine and undici blocks in ABBA order, pooled per client; fetch after them',
-    overhead, runs,
-  };
 }
