@@ -6,6 +6,8 @@ import type { FridayError } from '../../src/api/errors.js';
 import type { FinalEvent, GenerateEvent, GenerateRequest } from '../../src/api/types.js';
 import { RemoteEngine, type RemoteEngineOptions } from '../../src/remote/engine.js';
 import { RouterEngine } from '../../src/remote/router.js';
+import { AbortHandle } from '../../src/remote/abort.js';
+import { createTransport } from '../../src/remote/transport.js';
 import { expectedTokens, startFailureServer, type FailureServer } from './failure-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -376,6 +378,31 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(router.metrics()).toMatchObject({ failovers: 2, routed: { 'remote:policy': 2, 'local:remote_unavailable': 1 } });
     const chat = await router.chat.completions.create({ messages: [{ role: 'user', content: 'a' }], max_tokens: 3 });
     expect(chat).toMatchObject({ served_by: 'stand-in', choices: [{ message: { content: 'bcd' } }] });
+  });
+
+  it('undici transport: a request queued for a socket rejects the moment it is aborted; one on the socket ends its piped body', async () => {
+    const t = await createTransport({ maxConnections: () => 1, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 }, 'undici');
+    const post = (signal: AbortHandle) => t.request(s.url, {
+      method: 'POST', path: '/fail/stall=3000/v1/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', max_tokens: 2, stream: true }), signal,
+    });
+    try {
+      const first = new AbortHandle();
+      const res = await post(first); // holds the only socket: pings for 3 s
+      const ended = new Promise<unknown>((resolve) => res.pipe({ data: () => undefined, end: () => resolve('end'), error: (e) => resolve(e) }));
+      const queued = new AbortHandle();
+      const t0 = performance.now();
+      const second = post(queued).then(() => 'answered', (e: Error) => e);
+      setTimeout(() => queued.abort(), 50);
+      const err = await second;
+      expect(err).toBeInstanceOf(Error);
+      expect(performance.now() - t0).toBeLessThan(1_000); // not after the first request's 3 s
+      first.abort();
+      expect(await ended).toBeInstanceOf(Error);
+    } finally {
+      await t.close();
+    }
+    for (let i = 0; i < 100 && s.openSockets() > 0; i++) await sleep(10);
+    expect(s.openSockets()).toBe(0);
   });
 
   it('health checks use /health, else /v1/models; unhealthy endpoints are avoided', async () => {
