@@ -36,17 +36,7 @@ export async function readU32(t: TestGpu, buf: GPUBuffer, n: number): Promise<Ui
   return new Uint32Array(await t.gpu.read(buf, 0, n * 4));
 }
 
-/** mulberry32: small, seedable, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../reference/rng.js';
 
 export function randn(r: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
 import { Scheduler, type SchedulerConfig, type SchedulerEvent, type SeqSpec, type StepPlan } from '../../src/scheduler/index.js';
+import { rng as mulberry32 } from '../reference/rng.js';
 
 const VOCAB = 64;
 const EOS = 0;
@@ -15,17 +16,6 @@ function nextToken(context: readonly number[]): number {
   for (const t of context) h = Math.imul(h ^ t, 0x01000193) >>> 0;
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
   return ((h ^ (h >>> 13)) >>> 0) % VOCAB;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Tracked {
