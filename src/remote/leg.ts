@@ -47,6 +47,7 @@ export class SseLeg implements BodySink {
 
   start(res: TransportResponse): void {
     this.flow = res.pipe(this);
+    if (this.paused) this.flow.pause(); // reads held before pipe() filled the queue already
   }
 
   data(bytes: Uint8Array): void {

@@ -380,6 +380,20 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(chat).toMatchObject({ served_by: 'stand-in', choices: [{ message: { content: 'bcd' } }] });
   });
 
+  it('a consumer slower than the server pauses the socket, and its slowness does not count as the server\'s silence', async () => {
+    const r = engine({ endpoints: [{ url: s.url, name: 'fast' }], interTokenTimeoutMs: 200 });
+    const tokens: number[] = [];
+    let final: FinalEvent | undefined;
+    for await (const ev of r.generate({ prompt: 'a', max_tokens: 300 }) as AsyncIterable<GenerateEvent>) {
+      if (ev.done) final = ev;
+      else if (tokens.push(ev.token) === 5) await sleep(600); // the queue fills (64 reads) and the socket pauses meanwhile
+    }
+    expect(tokens).toEqual(expectedTokens('a', 300));
+    expect(final).toMatchObject({ finish_reason: 'length', index: 300 });
+    expect(r.metrics().errors).toEqual({});
+    await expectSettled(r);
+  });
+
   it('undici transport: a request queued for a socket rejects the moment it is aborted; one on the socket ends its piped body', async () => {
     const t = await createTransport({ maxConnections: () => 1, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 }, 'undici');
     const post = (signal: AbortHandle) => t.request(s.url, {
