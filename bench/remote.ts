@@ -17,10 +17,13 @@
 // made the RemoteEngine's per-request closures cost about twice as much CPU over undici as the
 // built code does (measured here: +70 against +33 µs per request at concurrency 256).
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { RemoteEngine } from '../dist/remote/engine.js';
-import { percentile } from '../dist/remote/metrics.js';
-import { SseParser } from '../dist/remote/sse.js';
 import { forkServer } from './fork-server.js';
+
+// Typed from src/, loaded from dist/ (a non-literal path, so the typecheck does not need a build).
+const built = (m: string) => `../dist/remote/${m}.js`;
+const { RemoteEngine } = (await import(built('engine'))) as typeof import('../src/remote/engine.js');
+const { percentile } = (await import(built('metrics'))) as typeof import('../src/remote/metrics.js');
+const { SseParser } = (await import(built('sse'))) as typeof import('../src/remote/sse.js');
 
 export interface RemoteBenchOptions {
   concurrency?: number[];
