@@ -141,6 +141,19 @@ async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
+/** A client whose new connections the server counts (its own pool does not say). */
+function countedByServer(server: ServerProcess, c: number, one: () => Promise<number>, close: () => Promise<void>): Client {
+  return {
+    async block(n) {
+      const before = await server.connections();
+      const res = await load(c, n, one);
+      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
+    },
+    close,
+    one,
+  };
+}
+
 /** `prefix`: a failure-server directive path (`/fail/gap=…`), for the heap measurement. */
 function engineClient(server: ServerProcess, c: number, tokens: number, prefix = ''): Client {
   const engine = new RemoteEngine({ endpoints: [{ url: server.url + prefix, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
@@ -173,15 +186,7 @@ async function undiciClient(server: ServerProcess, c: number, tokens: number, pr
     if (r.statusCode !== 200) throw new Error(`HTTP ${r.statusCode}`);
     return countSse(r.body as AsyncIterable<Uint8Array>);
   };
-  return {
-    async block(n) {
-      const before = await server.connections();
-      const res = await load(c, n, one);
-      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
-    },
-    close: () => pool.close(),
-    one,
-  };
+  return countedByServer(server, c, one, () => pool.close());
 }
 
 function fetchClient(server: ServerProcess, c: number, tokens: number): Client {
@@ -191,15 +196,7 @@ function fetchClient(server: ServerProcess, c: number, tokens: number): Client {
     if (r.status !== 200 || !r.body) throw new Error(`HTTP ${r.status}`);
     return countSse(r.body as unknown as AsyncIterable<Uint8Array>);
   };
-  return {
-    async block(n) {
-      const before = await server.connections();
-      const res = await load(c, n, one);
-      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
-    },
-    close: async () => undefined,
-    one,
-  };
+  return countedByServer(server, c, one, async () => undefined);
 }
 
 /**

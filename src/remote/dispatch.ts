@@ -36,40 +36,38 @@ export class EndpointPicker {
     for (const w of ws) w();
   }
 
-  /** Picks an endpoint and takes a slot on it, waiting for capacity or backpressure to pass. */
+  /**
+   * Picks an endpoint and takes a slot on it, waiting for capacity or backpressure to pass. It
+   * runs for every request, so the common path builds no lists: each endpoint gets a rank, and the
+   * ready ones of the best rank share the request by smooth weighted round-robin.
+   */
   async acquire(a: SlotRequest): Promise<Endpoint> {
     for (;;) {
       if (a.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
       if (this.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
       const now = Date.now();
-      const only = this.endpoints.length === 1 ? this.endpoints[0]! : undefined;
-      // One endpoint, free and fine: the common case, without building the candidate lists.
-      if (only && !a.needContinue && !a.broken.has(only.name) && !a.exclude.has(only.name) && only.hasCapacity && !only.blocked(now) && only.breaker.canPass() && only.breaker.tryAcquire()) {
-        only.inFlight++;
-        return only;
+      let best: number = NOT_CANDIDATE;
+      let cands = 0, open = 0, blocked = 0;
+      let until = Infinity; // the earliest end of a Retry-After block among the passable
+      for (const e of this.endpoints) {
+        const r = rank(e, a, now);
+        if (r === NOT_CANDIDATE) continue;
+        cands++;
+        if (r === OPEN) open++;
+        else if (e.blocked(now)) {
+          blocked++;
+          until = Math.min(until, e.blockedUntil);
+        }
+        if (r < best) best = r;
       }
-      const cands = this.endpoints.filter((e) => !a.exclude.has(e.name) && !a.broken.has(e.name) && (!a.needContinue || e.continueAssistant));
-      if (cands.length === 0) {
+      if (cands === 0) {
         throw a.lastErr ?? remoteError('REMOTE_UNAVAILABLE', 'no_endpoint', a.needContinue
           ? 'No remote endpoint can continue an assistant message (none has continueAssistant).'
           : 'No remote endpoint is left to try.', {});
       }
-      const passable = cands.filter((e) => e.breaker.canPass());
-      if (passable.length === 0) {
-        const retryIn = Math.min(...cands.map((e) => e.breaker.retryInMs));
-        const err = remoteError('REMOTE_UNAVAILABLE', 'circuit_open', `Remote endpoint${cands.length > 1 ? 's' : ''} ${cands.map((e) => `"${e.name}"`).join(', ')} failed repeatedly (circuit open); next probe in ${retryIn} ms.`, { endpoints: cands.map((e) => e.name), retryInMs: retryIn, ...(a.lastErr ? { lastError: a.lastErr.message } : {}) });
-        this.onCircuitOpen();
-        throw err;
-      }
-      const ready = passable.filter((e) => !e.blocked(now) && e.hasCapacity);
-      if (ready.length > 0) {
-        const tiers = [
-          ready.filter((e) => !a.tried.has(e.name) && e.healthy !== false),
-          ready.filter((e) => !a.tried.has(e.name)),
-          ready.filter((e) => e.healthy !== false),
-          ready,
-        ];
-        const ep = pickWeighted(tiers.find((t) => t.length > 0)!);
+      if (open === cands) throw this.circuitOpen(a, now);
+      if (best <= WORST_READY) {
+        const ep = pickWeighted(this.endpoints, a, now, best);
         if (ep.breaker.tryAcquire()) {
           ep.inFlight++;
           return ep;
@@ -77,9 +75,7 @@ export class EndpointPicker {
         continue;
       }
       // Everything passable is busy or backing off: wait for a slot or for Retry-After to pass.
-      const blocked = passable.filter((e) => e.blocked(now));
-      const until = blocked.length > 0 ? Math.min(...blocked.map((e) => e.blockedUntil)) : Infinity;
-      if (blocked.length === passable.length && until - now > this.o.maxRetryAfterMs && a.lastErr) throw a.lastErr;
+      if (blocked === cands - open && until - now > this.o.maxRetryAfterMs && a.lastErr) throw a.lastErr;
       if (this.queued >= this.o.maxQueue) throw new FridayError('QUEUE_FULL', `More than ${this.o.maxQueue} requests are waiting for a remote endpoint.`);
       this.queued++;
       try {
@@ -88,6 +84,14 @@ export class EndpointPicker {
         this.queued--;
       }
     }
+  }
+
+  /** Every candidate's circuit is open: the error says which and when the next probe is. */
+  private circuitOpen(a: SlotRequest, now: number): FridayError {
+    const cands = this.endpoints.filter((e) => rank(e, a, now) !== NOT_CANDIDATE);
+    const retryIn = Math.min(...cands.map((e) => e.breaker.retryInMs));
+    this.onCircuitOpen();
+    return remoteError('REMOTE_UNAVAILABLE', 'circuit_open', `Remote endpoint${cands.length > 1 ? 's' : ''} ${cands.map((e) => `"${e.name}"`).join(', ')} failed repeatedly (circuit open); next probe in ${retryIn} ms.`, { endpoints: cands.map((e) => e.name), retryInMs: retryIn, ...(a.lastErr ? { lastError: a.lastErr.message } : {}) });
   }
 
   private waitForSlot(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -106,15 +110,32 @@ export class EndpointPicker {
   }
 }
 
-function pickWeighted(eps: Endpoint[]): Endpoint {
-  if (eps.length === 1) return eps[0]!;
+// Ranks: 0..3 for a ready endpoint, in order of preference (untried and not known unhealthy,
+// untried, not known unhealthy, any); then busy or backing off, circuit open, not a candidate.
+const WORST_READY = 3;
+const BUSY = 4;
+const OPEN = 5;
+const NOT_CANDIDATE = 6;
+
+function rank(e: Endpoint, a: SlotRequest, now: number): number {
+  if (a.exclude.has(e.name) || a.broken.has(e.name) || (a.needContinue && !e.continueAssistant)) return NOT_CANDIDATE;
+  if (!e.breaker.canPass()) return OPEN;
+  if (e.blocked(now) || !e.hasCapacity) return BUSY;
+  const untried = !a.tried.has(e.name);
+  const healthy = e.healthy !== false;
+  return untried ? (healthy ? 0 : 1) : healthy ? 2 : 3;
+}
+
+/** Smooth weighted round-robin among the endpoints of rank `r` (at least one). */
+function pickWeighted(eps: Endpoint[], a: SlotRequest, now: number, r: number): Endpoint {
   let total = 0;
-  let best = eps[0]!;
+  let best: Endpoint | undefined;
   for (const e of eps) {
+    if (rank(e, a, now) !== r) continue;
     e.current += e.weight;
     total += e.weight;
-    if (e.current > best.current) best = e;
+    if (!best || e.current > best.current) best = e;
   }
-  best.current -= total;
-  return best;
+  best!.current -= total;
+  return best!;
 }

@@ -50,7 +50,8 @@ export class Endpoint {
   /** Smooth weighted round-robin state. */
   current = 0;
   private readonly baseHeaders: Record<string, string>;
-  private streamHeadersMemo: Record<string, string> | undefined;
+  /** Headers of a streamed request, built once (undici and fetch only read them). */
+  readonly streamHeaders: Record<string, string>;
 
   constructor(cfg: RemoteEndpointConfig, defaults: { apiKey?: string; model?: string; headers?: Record<string, string> }, breaker: BreakerOptions) {
     let u: URL;
@@ -73,6 +74,7 @@ export class Endpoint {
     this.breaker = new CircuitBreaker(breaker);
     const key = cfg.apiKey ?? defaults.apiKey;
     this.baseHeaders = { ...defaults.headers, ...cfg.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) };
+    this.streamHeaders = this.headers({ 'content-type': 'application/json', accept: 'text/event-stream' });
   }
 
   path(p: string): string {
@@ -81,11 +83,6 @@ export class Endpoint {
 
   headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...this.baseHeaders, ...extra };
-  }
-
-  /** Headers of a streamed request, built once (undici and fetch only read them). */
-  get streamHeaders(): Record<string, string> {
-    return (this.streamHeadersMemo ??= this.headers({ 'content-type': 'application/json', accept: 'text/event-stream' }));
   }
 
   get hasCapacity(): boolean {

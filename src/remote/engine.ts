@@ -40,7 +40,6 @@ const LEG_QUEUE = 64;
 
 const NO_NAMES: ReadonlySet<string> = new Set();
 
-
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new FridayError('ABORTED', 'The request was aborted by the caller.'));
@@ -73,6 +72,9 @@ export class RemoteEngine implements Engine {
   private failovers = 0;
   private readonly errors: Record<string, number> = {};
   private readonly picker: EndpointPicker;
+  // Made once, not per stream.
+  private readonly streamStarted = () => { this.inFlight++; };
+  private readonly streamEnded = () => { this.inFlight--; };
 
   constructor(opts: RemoteEngineOptions) {
     if (!opts.endpoints?.length) throw new FridayError('INVALID_REQUEST', 'RemoteEngine needs at least one endpoint.', { param: 'endpoints' });
@@ -89,9 +91,15 @@ export class RemoteEngine implements Engine {
       idleTimeoutMs: this.o.idleTimeoutMs,
       connectTimeoutMs: this.o.connectTimeoutMs,
     }, opts.transport);
+    const o = this.o;
     this.cx = {
-      transport: undefined, transportP, o: this.o, defaultModel: opts.model, tokens: 0,
-      exchanges: new Exchanges(deadlineTickMs(this.o.firstTokenTimeoutMs, this.o.interTokenTimeoutMs, this.o.requestTimeoutMs)),
+      transport: undefined, transportP, o, defaultModel: opts.model, tokens: 0,
+      exchanges: new Exchanges(deadlineTickMs(o.firstTokenTimeoutMs, o.interTokenTimeoutMs, o.requestTimeoutMs)),
+      timeoutWhat: {
+        firstToken: `no token within ${o.firstTokenTimeoutMs} ms`,
+        interToken: `no token within ${o.interTokenTimeoutMs} ms of the previous one`,
+        response: `no complete response within ${o.requestTimeoutMs} ms`,
+      },
     };
     transportP.then((t) => { this.cx.transport = t; }, () => undefined);
     if (this.o.healthIntervalMs > 0) {
@@ -159,19 +167,15 @@ export class RemoteEngine implements Engine {
     return runWithFailover(leg, next, { signal, tokenizer: this.tokenizer, onStart: this.streamStarted, onEnd: this.streamEnded });
   }
 
-  // Made once, not per stream.
-  private readonly streamStarted = () => { this.inFlight++; };
-  private readonly streamEnded = () => { this.inFlight--; };
-
   private target(exclude: ReadonlySet<string>): FailoverTarget {
     return new EndpointsTarget(this, exclude);
   }
 
   /**
-   * One target's events: the attempt loop runs as a task that feeds one queue, which the failover
-   * layer reads. The queue is full when the consumer is behind: the leg then pauses its socket.
+   * One target's events (EndpointsTarget's open): the attempt loop runs as a task that feeds one
+   * queue, which the failover layer reads. The queue is full when the consumer is behind: the leg
+   * then pauses its socket.
    */
-  /** @internal (EndpointsTarget) */
   openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
     const current: LegSlot = {};
     let cancelled = false;
@@ -352,8 +356,6 @@ export class RemoteEngine implements Engine {
     await t?.close();
   }
 }
-
-
 
 /** This engine's endpoints, less those already failed over from, as one failover target. */
 class EndpointsTarget implements FailoverTarget {

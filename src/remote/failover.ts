@@ -21,7 +21,7 @@ import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, U
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
-import { HandOffIterator, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
+import { HandOffIterator, leadingTokens, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -224,8 +224,8 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
         const pending = anomaly && 'batch' in anomaly ? anomaly.batch : undefined;
         for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
           const batch = Array.isArray(item) ? item : [item];
-          if (!matcher && passThrough(batch, count)) {
-            // The common case (first target, tokens only, indexes already ours): the batch as it is.
+          if (!matcher && leadingTokens(batch, count) === batch.length) {
+            // Tokens only, numbered as ours (a first target resumed after a handoff): the batch as it is.
             for (const ev of batch) { ids.push((ev as LegTokenEvent).token); emitted += ev.text; }
             count += batch.length;
             yield batch;
@@ -305,11 +305,6 @@ function prepend(first: LegBatch | undefined, it: AsyncIterator<LegEvent | LegBa
   return { [Symbol.asyncIterator]: () => iterator };
 }
 
-/** Token events only, numbered from `count` on: nothing to rewrite. */
-function passThrough(batch: LegBatch, count: number): boolean {
-  for (let k = 0; k < batch.length; k++) if (batch[k]!.done || batch[k]!.index !== count + k) return false;
-  return true;
-}
 
 function continuation(
   req: LegRequest, ids: number[], idsKnown: boolean, promptIds: number[] | undefined, fullText: () => string,

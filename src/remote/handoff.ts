@@ -112,8 +112,7 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
 
 /** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
 function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
-  let k = 0;
-  while (k < batch.length && !batch[k]!.done && batch[k]!.index === b.count + k) k++;
+  const k = leadingTokens(batch, b.count);
   const final = k === batch.length - 1 && batch[k]!.done;
   if (k < batch.length && !final) return 'no';
   for (let j = 0; j < k; j++) {
@@ -122,4 +121,11 @@ function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
   }
   b.count += k;
   return final ? 'final' : 'pass';
+}
+
+/** How many events at the start of `batch` are token events numbered from `count` on (nothing to rewrite). */
+export function leadingTokens(batch: LegBatch, count: number): number {
+  let k = 0;
+  while (k < batch.length && !batch[k]!.done && batch[k]!.index === count + k) k++;
+  return k;
 }

@@ -28,7 +28,6 @@ export class SseLeg implements BodySink {
   private flow: BodyFlow | undefined;
   private paused = false;
   private settled = false;
-  private readonly gap: string;
 
   /**
    * @param onBatch called after each batch is pushed (first-token time, token counts)
@@ -39,11 +38,11 @@ export class SseLeg implements BodySink {
     private readonly dec: ChunkDecoder,
     private readonly out: LegOutput,
     private readonly interTokenTimeoutMs: number,
+    /** What the between-tokens timeout's error says. */
+    private readonly gap: string,
     private readonly onBatch: (batch: LegBatch) => void,
     private readonly settle: (err?: FridayError) => void,
-  ) {
-    this.gap = `no token within ${interTokenTimeoutMs} ms of the previous one`;
-  }
+  ) {}
 
   start(res: TransportResponse): void {
     this.flow = res.pipe(this);

@@ -22,6 +22,8 @@ export interface RequestContext {
   readonly defaultModel: string | undefined;
   /** Tokens received, all requests (the engine's metric). */
   tokens: number;
+  /** What each timeout's error says happened (built once per engine, not per request). */
+  readonly timeoutWhat: { firstToken: string; interToken: string; response: string };
 }
 
 /** The exchange (and its leg, once streaming) a stream is on now: what a cancel or a drain reaches. */
@@ -45,14 +47,13 @@ export async function streamFrom(
     cx.tokens += final ? b.length - 1 : b.length;
     started();
   };
-  x.arm(cx.o.firstTokenTimeoutMs, 'timeout_first_token', `no token within ${cx.o.firstTokenTimeoutMs} ms`);
+  x.arm(cx.o.firstTokenTimeoutMs, 'timeout_first_token', cx.timeoutWhat.firstToken);
   let streaming = false;
   try {
     const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, cx.defaultModel)) });
-    let ctype: string;
     try {
       await x.checkStatus(res);
-      ctype = (res.header('content-type') ?? '').toLowerCase();
+      const ctype = (res.header('content-type') ?? '').toLowerCase();
       if (!ctype.includes('text/event-stream')) {
         // Some servers ignore `stream`: accept a whole JSON answer.
         if (!ctype.includes('json')) throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" answered a stream request with content-type "${ctype}".`, { endpoint: ep.name });
@@ -69,7 +70,7 @@ export async function streamFrom(
     // Returned, not awaited: this function's frame is not kept for the stream's whole life.
     streaming = true;
     return new Promise<void>((resolve, reject) => {
-      const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, onBatch, (err) => {
+      const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, cx.timeoutWhat.interToken, onBatch, (err) => {
         x.finish();
         if (err) reject(err);
         else resolve();
@@ -87,7 +88,7 @@ export async function responseFrom(cx: RequestContext, ep: Endpoint, leg: LegReq
   const t = cx.transport ?? (await cx.transportP);
   const x = new Exchange(ep, outer, cx.exchanges);
   const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
-  x.arm(cx.o.requestTimeoutMs, 'timeout_response', `no complete response within ${cx.o.requestTimeoutMs} ms`);
+  x.arm(cx.o.requestTimeoutMs, 'timeout_response', cx.timeoutWhat.response);
   try {
     const res = await x.send(t, { method: 'POST', path, headers: ep.headers({ 'content-type': 'application/json', accept: 'application/json' }), body: JSON.stringify(requestBody(ep, leg, false, cx.defaultModel)) });
     let obj: unknown;

@@ -42,7 +42,7 @@ export class UndiciTransport implements Transport {
   request(origin: string, req: TransportRequest): Promise<TransportResponse> {
     const { pool } = this.poolFor(origin);
     return new Promise((resolve, reject) => {
-      const handler = new ResponseHandler(req.signal, resolve, reject, () => new this.undici.errors.RequestAbortedError());
+      const handler = new ResponseHandler(req.signal, resolve, reject, this.undici.errors.RequestAbortedError);
       pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
     });
   }
@@ -104,7 +104,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
     private readonly signal: AbortLike | undefined,
     private readonly resolve: (r: TransportResponse) => void,
     private readonly reject: (e: unknown) => void,
-    private readonly abortError: () => Error,
+    private readonly AbortError: new () => Error,
   ) {
     super();
     if (signal?.aborted) this.onAbort();
@@ -113,7 +113,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
 
   private readonly onAbort = (): void => {
     if (this.abortReason) return;
-    this.abortReason = this.abortError();
+    this.abortReason = new this.AbortError();
     if (this.abortSocket) this.abortSocket(this.abortReason);
     else this.finish(this.abortReason); // still queued for a socket: reject now, abort once connected
   };
@@ -156,7 +156,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
 
   cancel(): void {
     this.sink = undefined;
-    this.abortSocket?.(this.abortError());
+    this.abortSocket?.(new this.AbortError());
   }
 
   onConnect(abort: (err?: Error) => void): void {
