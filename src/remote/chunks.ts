@@ -347,16 +347,23 @@ class PublicEvents implements AsyncIterator<GenerateEvent> {
   }
 }
 
-/** A GenerationStream over an async generator: consumable once, as for-await or a ReadableStream. */
+/** A GenerationStream over an async iterable: consumable once, as for-await or a ReadableStream. */
 export function generationStream(events: AsyncIterable<GenerateEvent>): GenerationStream {
-  let used = false;
-  const take = (): AsyncIterator<GenerateEvent> => {
-    if (used) throw new FridayError('INVALID_REQUEST', 'This stream can only be consumed once.');
-    used = true;
-    return events[Symbol.asyncIterator]();
-  };
-  return {
-    [Symbol.asyncIterator]: take,
-    toReadableStream: () => iteratorToReadableStream(take()),
-  };
+  return new OnceStream(events);
+}
+
+// A class, not closures (see PublicEvents).
+class OnceStream implements GenerationStream {
+  private used = false;
+  constructor(private readonly events: AsyncIterable<GenerateEvent>) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerateEvent> {
+    if (this.used) throw new FridayError('INVALID_REQUEST', 'This stream can only be consumed once.');
+    this.used = true;
+    return this.events[Symbol.asyncIterator]();
+  }
+
+  toReadableStream(): ReadableStream<GenerateEvent> {
+    return iteratorToReadableStream(this[Symbol.asyncIterator]());
+  }
 }

@@ -8,46 +8,31 @@
 // generate() uses /v1/completions with `return_token_ids: true` and maps chunks to TokenEvents.
 // A server that does not return token ids gives `token: -1` on every TokenEvent (the text is still
 // exact; the final event's index and usage come from the server's `usage`).
-import { FridayError, toFridayError } from '../api/errors.js';
+import { FridayError } from '../api/errors.js';
+import { Attempts, NO_NAMES } from './attempts.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionParams, Completion, CompletionChunk, CompletionParams, Engine,
-  EngineInfo, EngineStats, GenerateRequest, GenerationStream, RequestOptions,
+  EngineInfo, EngineStats, GenerateEvent, GenerateRequest, GenerationStream, RequestOptions,
 } from '../api/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  chatChunks, completionChunks, generationStream, newMeta, publicEvents, type LegBatch,
+  chatChunks, completionChunks, generationStream, newMeta, type LegBatch,
 } from './chunks.js';
 import { Endpoint } from './endpoint.js';
 import { EndpointPicker } from './dispatch.js';
-import { isNeutral, isRetryable, kindOf } from './errors.js';
 import { Exchanges, deadlineTickMs } from './exchange.js';
-import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
+import { failoverEvents, runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 import { checkEndpointHealth } from './health.js';
 import { remotePrometheus, type RemoteMetrics } from './metrics.js';
 import { REMOTE_DEFAULTS, type RemoteEngineOptions } from './options.js';
-import { responseFrom, streamFrom, type LegSlot, type RequestContext } from './requests.js';
+import { responseFrom, type RequestContext } from './requests.js';
 import { createTransport, type PoolSnapshot } from './transport.js';
 import { tryJson, validateChat, validateCompletion } from './wire.js';
-import { Channel } from '../stream/channel.js';
 
 export type { RemoteEndpointConfig } from './endpoint.js';
 export type { EndpointMetrics, RemoteMetrics } from './metrics.js';
 export type { RemoteEngineOptions } from './options.js';
 export { validateChat, validateCompletion } from './wire.js';
-
-/** Batches a stream holds for a consumer that is behind before its socket is paused. */
-const LEG_QUEUE = 64;
-
-const NO_NAMES: ReadonlySet<string> = new Set();
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new FridayError('ABORTED', 'The request was aborted by the caller.'));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.max(0, ms));
-    const onAbort = () => { clearTimeout(t); reject(new FridayError('ABORTED', 'The request was aborted by the caller.')); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 const dropUndefined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
@@ -68,10 +53,9 @@ export class RemoteEngine implements Engine {
   private closed = false;
   private inFlight = 0;
   private healthRequests = 0;
-  private retries = 0;
   private failovers = 0;
-  private readonly errors: Record<string, number> = {};
   private readonly picker: EndpointPicker;
+  private readonly attempts: Attempts;
   // Made once, not per stream.
   private readonly streamStarted = () => { this.inFlight++; };
   private readonly streamEnded = () => { this.inFlight--; };
@@ -83,7 +67,7 @@ export class RemoteEngine implements Engine {
     this.endpoints = opts.endpoints.map((e) => new Endpoint(typeof e === 'string' ? { url: e } : e, defaults, opts.breaker ?? {}));
     const names = new Set(this.endpoints.map((e) => e.name));
     if (names.size !== this.endpoints.length) throw new FridayError('INVALID_REQUEST', 'Remote endpoint names must be unique.', { param: 'endpoints' });
-    this.picker = new EndpointPicker(this.endpoints, this.o, () => this.closed, () => { this.errors.circuit_open = (this.errors.circuit_open ?? 0) + 1; });
+    this.picker = new EndpointPicker(this.endpoints, this.o, () => this.closed, () => { const e = this.attempts.errors; e.circuit_open = (e.circuit_open ?? 0) + 1; });
     this.tokenizer = opts.tokenizer;
     this.info = { kind: 'remote', model: opts.model ?? this.endpoints[0]!.model ?? 'remote', contextLength: this.o.contextLength };
     const transportP = createTransport({
@@ -102,6 +86,7 @@ export class RemoteEngine implements Engine {
       },
     };
     transportP.then((t) => { this.cx.transport = t; }, () => undefined);
+    this.attempts = new Attempts(this.endpoints, this.picker, o, this.cx);
     if (this.o.healthIntervalMs > 0) {
       const tick = () => { for (const ep of this.endpoints) void this.checkEndpoint(ep); };
       tick();
@@ -129,7 +114,7 @@ export class RemoteEngine implements Engine {
   }
 
   generate(request: GenerateRequest, options: RequestOptions = {}): GenerationStream {
-    return generationStream(publicEvents(this.stream({ kind: 'completion', gen: request }, options)));
+    return generationStream(this.stream({ kind: 'completion', gen: request }, options, true));
   }
 
   /** Can a stream of this kind that already produced tokens be continued on one of our endpoints? */
@@ -146,7 +131,10 @@ export class RemoteEngine implements Engine {
    * The full pipeline as events: endpoint choice, retries before the first token, mid-stream
    * failover across endpoints. The router uses it as one target.
    */
-  stream(leg: LegRequest, options: RequestOptions = {}): AsyncIterable<LegBatch> {
+  stream(leg: LegRequest, options?: RequestOptions): AsyncIterable<LegBatch>;
+  /** With `events`: the public events, one by one (generate()). */
+  stream(leg: LegRequest, options: RequestOptions, events: true): AsyncIterable<GenerateEvent>;
+  stream(leg: LegRequest, options: RequestOptions = {}, events = false): AsyncIterable<LegBatch> | AsyncIterable<GenerateEvent> {
     const signal = options.signal;
     let exclude = NO_NAMES; // endpoints failed over from: a new Set on each failover (rare)
     let first = true;
@@ -164,33 +152,17 @@ export class RemoteEngine implements Engine {
       this.failovers++;
       return this.target(exclude);
     };
-    return runWithFailover(leg, next, { signal, tokenizer: this.tokenizer, onStart: this.streamStarted, onEnd: this.streamEnded });
+    const opts = { signal, tokenizer: this.tokenizer, onStart: this.streamStarted, onEnd: this.streamEnded };
+    return events ? failoverEvents(leg, next, opts) : runWithFailover(leg, next, opts);
   }
 
   private target(exclude: ReadonlySet<string>): FailoverTarget {
     return new EndpointsTarget(this, exclude);
   }
 
-  /**
-   * One target's events (EndpointsTarget's open): the attempt loop runs as a task that feeds one
-   * queue, which the failover layer reads. The queue is full when the consumer is behind: the leg
-   * then pauses its socket.
-   */
+  /** One target's events (EndpointsTarget's open): see attempts.ts. */
   openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
-    const current: LegSlot = {};
-    let cancelled = false;
-    const out = new Channel<LegBatch>(LEG_QUEUE, {
-      onDrain: () => current.leg?.resume(),
-      // The consumer stopped reading (a stop string, a break): end the exchange in flight.
-      // After the final batch there is nothing left to stop (the consumer may get it before the exchange ends).
-      onCancel: () => {
-        cancelled = true;
-        if (!current.final) current.x?.cancel();
-      },
-    });
-    const run = (ep: Endpoint, s: AbortSignal | undefined, started: () => void) => streamFrom(this.cx, ep, leg, s, out, started, current);
-    this.attempts(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal, run, () => cancelled).then(() => out.close(), (e) => out.fail(e));
-    return out;
+    return this.attempts.stream(leg, exclude, signal);
   }
 
   /** A non-streamed request: the server's JSON with `served_by` set to the endpoint name. */
@@ -198,89 +170,10 @@ export class RemoteEngine implements Engine {
     if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
     this.inFlight++;
     try {
-      return await this.attempts(false, NO_NAMES, options.signal, (ep, s, started) => responseFrom(this.cx, ep, leg, s, started), () => false);
+      return await this.attempts.run(options.signal, (ep, s, started) => responseFrom(this.cx, ep, leg, s, started));
     } finally {
       this.inFlight--;
     }
-  }
-
-  // ------------------------------------------------------------ endpoint choice and retries
-
-  /**
-   * Runs `run` on an endpoint, retrying on others (or later) until one delivers its first output
-   * (`run` calls `started`); after that a failure is the failover layer's to handle. Resolves when
-   * a run completes.
-   */
-  private async attempts<T>(
-    needContinue: boolean, exclude: ReadonlySet<string>, signal: AbortSignal | undefined,
-    run: (ep: Endpoint, signal: AbortSignal | undefined, started: () => void) => Promise<T>, cancelled: () => boolean,
-  ): Promise<T> {
-    // Sets made on the first retry only: most requests never need them.
-    let tried = NO_NAMES;
-    let broken = NO_NAMES; // protocol errors: not retried on the same endpoint
-    let lastErr: FridayError | undefined;
-    for (let attempt = 1; ; attempt++) {
-      if (cancelled()) throw new FridayError('ABORTED', 'The consumer stopped reading.');
-      const ep = await this.picker.acquire({ exclude, tried, broken, needContinue, signal, lastErr });
-      const t0 = performance.now();
-      let first = true;
-      let verdict = false;
-      ep.counters.requests++;
-      const started = () => {
-        if (!first) return;
-        first = false;
-        ep.counters.ttft.record(performance.now() - t0);
-      };
-      try {
-        const result = await run(ep, signal, started);
-        // Only a complete answer counts as a success (a server that always drops mid-stream opens the circuit).
-        ep.breaker.onSuccess();
-        verdict = true;
-        ep.counters.succeeded++;
-        ep.counters.latency.record(performance.now() - t0);
-        return result;
-      } catch (e) {
-        if (cancelled()) throw e; // the consumer left: no verdict, nothing to count
-        const err = toFridayError(e);
-        verdict = true;
-        if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
-          ep.breaker.onNeutral();
-          this.count(ep, 'aborted');
-          throw err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
-        }
-        const kind = kindOf(err) ?? 'other';
-        this.count(ep, kind);
-        if (isNeutral(err)) ep.breaker.onNeutral();
-        else ep.breaker.onFailure();
-        if (kind === 'backpressure') {
-          const ra = typeof err.details?.retryAfterMs === 'number' ? err.details.retryAfterMs : this.o.defaultRetryAfterMs;
-          ep.blockedUntil = Math.max(ep.blockedUntil, Date.now() + ra);
-        }
-        if (!first) throw err; // mid-stream: the failover layer decides
-        if (!isRetryable(err) || attempt >= this.o.maxAttempts) throw err;
-        tried = new Set([...tried, ep.name]);
-        if (kind === 'protocol') broken = new Set([...broken, ep.name]);
-        lastErr = err;
-        this.retries++;
-        // Another endpoint not yet tried: go now. Otherwise back off (backpressure waits in acquire).
-        const untried = this.endpoints.some((x) => !exclude.has(x.name) && !tried.has(x.name) && !broken.has(x.name) && (!needContinue || x.continueAssistant) && x.breaker.canPass());
-        if (!untried && kind !== 'backpressure') {
-          const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (attempt - 1));
-          await sleep(cap / 2 + Math.random() * (cap / 2), signal);
-        }
-        if (cancelled()) throw err;
-      } finally {
-        // The consumer may stop early (no verdict): release a half-open probe.
-        if (!verdict) ep.breaker.onNeutral();
-        ep.inFlight--;
-        this.picker.wake();
-      }
-    }
-  }
-
-  private count(ep: Endpoint, kind: string): void {
-    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
-    ep.counters.error(kind);
   }
 
   // ------------------------------------------------------------ health, metrics, lifecycle
@@ -317,9 +210,9 @@ export class RemoteEngine implements Engine {
       inFlight: this.inFlight,
       queued: this.picker.queued,
       tokens: this.cx.tokens,
-      retries: this.retries,
+      retries: this.attempts.retries,
       failovers: this.failovers,
-      errors: { ...this.errors },
+      errors: { ...this.attempts.errors },
       endpoints: this.endpoints.map((e) => ({
         name: e.name, url: e.origin + e.prefix, healthy: e.healthy, circuit: e.breaker.state, inFlight: e.inFlight,
         maxConcurrency: e.maxConcurrency, weight: e.weight, requests: e.counters.requests, succeeded: e.counters.succeeded,

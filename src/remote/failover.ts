@@ -17,7 +17,7 @@
 //
 // Usage adds up: prompt_tokens of the original request, completion_tokens summed over targets.
 import { FridayError, toFridayError } from '../api/errors.js';
-import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateRequest, Usage } from '../api/types.js';
+import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateEvent, GenerateRequest, Usage } from '../api/types.js';
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
@@ -87,12 +87,20 @@ const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined
 
 /** One stream for the consumer over targets tried in turn (see the top of this file, and handoff.ts). */
 export function runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<LegBatch> {
-  return new FailoverStream(req, next, opts);
+  return new FailoverStream<LegBatch>(req, next, opts, false);
+}
+
+/** The same stream as public events (generate()): one by one, without the internal `lp` field. */
+export function failoverEvents(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<GenerateEvent> {
+  return new FailoverStream<GenerateEvent>(req, next, opts, true);
 }
 
 // A class rather than closures: it lives as long as its stream, hundreds at a time.
-class FailoverStream implements AsyncIterable<LegBatch>, LoopSource {
-  constructor(private readonly req: LegRequest, private readonly next: NextTarget, private readonly opts: FailoverOptions) {}
+class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterable<T>, LoopSource {
+  constructor(
+    private readonly req: LegRequest, private readonly next: NextTarget, private readonly opts: FailoverOptions,
+    private readonly events: boolean,
+  ) {}
 
   get onEnd(): (() => void) | undefined {
     return this.opts.onEnd;
@@ -102,8 +110,8 @@ class FailoverStream implements AsyncIterable<LegBatch>, LoopSource {
     return failoverLoop(this.req, this.next, this.opts, resume);
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<LegBatch> {
-    return new HandOffIterator(this);
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return new HandOffIterator<T>(this, this.events);
   }
 }
 

@@ -8,6 +8,8 @@
 // target directly, keeping the books (ids, text, count), and starts the loop again, resumed, only
 // when something else happens: an error, a batch that needs rewriting, or the end without a final
 // event.
+import type { GenerateEvent } from '../api/types.js';
+import { isPullable, PULL, type PullSink } from '../stream/pull.js';
 import type { FailoverTarget } from './failover.js';
 import type { LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
 
@@ -40,53 +42,82 @@ export interface LoopSource {
   readonly onEnd?: () => void;
 }
 
-/** The consumer's iterator: runs the failover loop, or a target it handed off. */
-export class HandOffIterator implements AsyncIterator<LegBatch> {
+/**
+ * The consumer's iterator: runs the failover loop, or a target it handed off. With `events` it
+ * gives the batches' events one by one, without the internal `lp` field (generate()'s public
+ * events), so a stream has one iterator, not one per layer.
+ *
+ * A handed-off target that is a Pullable (a Channel) is read without a promise per batch: the
+ * promise the consumer awaits is the only one.
+ */
+export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> implements AsyncIterator<T>, PullSink<LegEvent | LegBatch> {
   private loop: Loop | undefined;
   private h: Handoff | undefined;
   /** The final batch went out from the handed-off target: the next call ends the stream. */
   private finished = false;
   private started = false;
+  /** Events mode: the batch being given out, and the next event's place in it. */
+  private batch: LegBatch = NO_EVENTS;
+  private i = 0;
+  /** The consumer's promise while a pull waits. */
+  private resolve: ((r: IteratorResult<T> | Promise<IteratorResult<T>>) => void) | undefined;
 
-  private readonly onLoop = (r: IteratorResult<LegBatch, Handoff | undefined>): IteratorResult<LegBatch> | Promise<IteratorResult<LegBatch>> => {
-    if (!r.done) return r;
+  private readonly onLoop = (r: IteratorResult<LegBatch, Handoff | undefined>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+    if (!r.done) return this.give(r.value);
     this.loop = undefined;
     if (!r.value) return { value: undefined, done: true };
     this.h = r.value;
-    return this.pull();
+    return this.pullTarget();
   };
 
-  private readonly onItem = (r: IteratorResult<LegEvent | LegBatch>): IteratorResult<LegBatch> | Promise<IteratorResult<LegBatch>> => {
+  private readonly onItem = (r: IteratorResult<LegEvent | LegBatch>): IteratorResult<T> | Promise<IteratorResult<T>> => {
     if (r.done) return this.back({ ended: true });
     const batch = Array.isArray(r.value) ? r.value : [r.value];
     const verdict = accept(this.h!.books, batch);
     if (verdict === 'no') return this.back({ batch });
     if (verdict === 'final') this.finished = true;
-    return batch === r.value ? (r as IteratorResult<LegBatch>) : { value: batch, done: false };
+    return this.give(batch);
   };
 
-  private readonly onError = (error: unknown): Promise<IteratorResult<LegBatch>> => this.back({ error });
+  private readonly onError = (error: unknown): Promise<IteratorResult<T>> => this.back({ error });
 
-  constructor(private readonly src: LoopSource) {}
+  constructor(private readonly src: LoopSource, private readonly events = false) {}
 
-  next(): Promise<IteratorResult<LegBatch>> {
+  next(): Promise<IteratorResult<T>> {
+    if (this.i < this.batch.length) return Promise.resolve(this.take());
     if (this.loop) return this.loop.next().then(this.onLoop);
     if (this.finished) return this.end();
-    if (this.h) return this.pull();
+    if (this.h) return this.pullTarget();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
     this.loop = this.src.loop();
     return this.loop.next().then(this.onLoop);
   }
 
-  async return(): Promise<IteratorResult<LegBatch>> {
+  async return(): Promise<IteratorResult<T>> {
+    this.batch = NO_EVENTS;
     if (this.loop) await this.loop.return(undefined); // its own finally blocks end its target
     else if (this.h) await this.end();
     return { value: undefined, done: true };
   }
 
+  // PullSink: the handed-off Channel's next batch, when the consumer was waiting for it.
+  pulled(r: IteratorResult<LegEvent | LegBatch>): void {
+    const resolve = this.resolve!;
+    this.resolve = undefined;
+    // Called from inside the producer's push: anything but a batch passing through (the loop
+    // starting again, the target's end) waits for a microtask.
+    resolve(r.done ? Promise.resolve(r).then(this.onItem) : this.onItem(r));
+  }
+
+  pullFailed(e: unknown): void {
+    const resolve = this.resolve!;
+    this.resolve = undefined;
+    resolve(Promise.resolve(e).then(this.onError));
+  }
+
   /** After the final batch (or when the consumer leaves): end the handed-off target, then the stream. */
-  private async end(): Promise<IteratorResult<LegBatch>> {
+  private async end(): Promise<IteratorResult<T>> {
     const h = this.h!;
     this.h = undefined;
     this.finished = false;
@@ -98,17 +129,45 @@ export class HandOffIterator implements AsyncIterator<LegBatch> {
     return { value: undefined, done: true };
   }
 
-  private back(anomaly: Anomaly): Promise<IteratorResult<LegBatch>> {
+  private back(anomaly: Anomaly): Promise<IteratorResult<T>> {
     const h = this.h!;
     this.h = undefined;
-    this.loop = this.src.loop({ ...h, anomaly });
-    return this.loop.next().then(this.onLoop);
+    const loop = this.src.loop({ ...h, anomaly });
+    this.loop = loop;
+    return Promise.resolve().then(() => loop.next()).then(this.onLoop);
   }
 
-  private pull(): Promise<IteratorResult<LegBatch>> {
-    return this.h!.it.next().then(this.onItem, this.onError);
+  private pullTarget(): Promise<IteratorResult<T>> {
+    const it = this.h!.it;
+    if (!isPullable<LegEvent | LegBatch>(it)) return it.next().then(this.onItem, this.onError);
+    let r: IteratorResult<LegEvent | LegBatch> | undefined;
+    try {
+      r = it[PULL](this);
+    } catch (e) {
+      return this.onError(e);
+    }
+    if (r) return Promise.resolve(this.onItem(r));
+    return new Promise((resolve) => { this.resolve = resolve; });
+  }
+
+  /** A batch for the consumer: as it is, or (events mode) its first event, the rest kept. */
+  private give(batch: LegBatch): IteratorResult<T> | Promise<IteratorResult<T>> {
+    if (!this.events) return { value: batch as T, done: false };
+    this.batch = batch;
+    this.i = 0;
+    return batch.length > 0 ? this.take() : this.next();
+  }
+
+  private take(): IteratorResult<T> {
+    const ev = this.batch[this.i++]!;
+    if (this.i === this.batch.length) this.batch = NO_EVENTS;
+    if (ev.done || ev.lp === undefined) return { value: ev as T, done: false };
+    const { lp: _lp, ...rest } = ev;
+    return { value: rest as T, done: false };
   }
 }
+
+const NO_EVENTS: LegBatch = [];
 
 /** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
 function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {

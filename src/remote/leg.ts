@@ -6,11 +6,11 @@
 // Timeouts follow the server, not the consumer: each read with events re-arms the between-tokens
 // deadline. When the output queue is full (the consumer is behind) the socket is paused and the
 // deadline is off until it drains: our slowness is not the server's silence.
-import type { FridayError } from '../api/errors.js';
 import type { BodyFlow, BodySink, TransportResponse } from './body.js';
 import type { ChunkDecoder, LegBatch } from './chunks.js';
 import { errorFromStreamEvent } from './errors.js';
 import type { Exchange } from './exchange.js';
+import type { LegOwner } from './requests.js';
 import { SseParser } from './sse.js';
 import { parseJson, tryJson } from './wire.js';
 
@@ -29,10 +29,7 @@ export class SseLeg implements BodySink {
   private paused = false;
   private settled = false;
 
-  /**
-   * @param onBatch called after each batch is pushed (first-token time, token counts)
-   * @param settle called once: with nothing when the final event was pushed, else with the failure
-   */
+  /** `owner.batch()` is called after each batch pushed; `owner.ended()` once, with nothing after the final batch, else with the failure. */
   constructor(
     private readonly x: Exchange,
     private readonly dec: ChunkDecoder,
@@ -40,8 +37,7 @@ export class SseLeg implements BodySink {
     private readonly interTokenTimeoutMs: number,
     /** What the between-tokens timeout's error says. */
     private readonly gap: string,
-    private readonly onBatch: (batch: LegBatch) => void,
-    private readonly settle: (err?: FridayError) => void,
+    private readonly owner: LegOwner,
   ) {}
 
   start(res: TransportResponse): void {
@@ -108,7 +104,7 @@ export class SseLeg implements BodySink {
 
   private emit(batch: LegBatch): void {
     this.out.push(batch);
-    this.onBatch(batch);
+    this.owner.batch(batch);
     if (this.out.full) {
       this.paused = true;
       this.flow?.pause();
@@ -123,12 +119,12 @@ export class SseLeg implements BodySink {
     const final = this.dec.final(this.sawDone);
     this.settled = true;
     this.emit([final]);
-    this.settle();
+    this.owner.ended();
   }
 
   private fail(e: unknown): void {
     this.settled = true;
     this.x.disarm();
-    this.settle(this.x.reason(e, true));
+    this.owner.ended(this.x.reason(e, true));
   }
 }

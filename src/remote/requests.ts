@@ -1,5 +1,6 @@
 // One HTTP exchange with one endpoint, as the engine's attempt loop runs it: a streamed request
 // (its leg pushes events into the request's queue) or a whole JSON answer.
+import type { FridayError } from '../api/errors.js';
 import type { Channel } from '../stream/channel.js';
 import type { LegBatch } from './chunks.js';
 import { ChunkDecoder } from './chunks.js';
@@ -26,27 +27,38 @@ export interface RequestContext {
   readonly timeoutWhat: { firstToken: string; interToken: string; response: string };
 }
 
-/** The exchange (and its leg, once streaming) a stream is on now: what a cancel or a drain reaches. */
-export interface LegSlot { x?: Exchange; leg?: SseLeg; final?: boolean }
+/**
+ * What a streamed exchange reports to, and what a cancel or a drain reaches through: the exchange
+ * it is on now (and its leg, once streaming).
+ */
+export interface LegOwner {
+  x?: Exchange;
+  leg?: SseLeg;
+  final?: boolean;
+  /** A promise for the first batch: resolves (with false) when batch() is first called; rejects if ended() comes first. */
+  waitStart(): Promise<boolean>;
+  /** After each batch pushed into the queue. */
+  batch(b: LegBatch): void;
+  /** The exchange ended: with nothing after the final batch, else with the failure. */
+  ended(err?: FridayError): void;
+}
 
-/** One streamed request on one endpoint: its events go into `out` as they arrive; resolves after the final one. */
+/**
+ * One streamed request on one endpoint: its batches go into `out` as they arrive, and its end to
+ * `owner.ended()`. Resolves at the first batch (false), or true when the answer came whole (a
+ * server that ignored `stream`: nothing more follows); rejects on a failure before either.
+ */
 export async function streamFrom(
-  cx: RequestContext, ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, out: Channel<LegBatch>, started: () => void, current: LegSlot,
-): Promise<void> {
+  cx: RequestContext, ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, out: Channel<LegBatch>, owner: LegOwner,
+): Promise<boolean> {
   const t = cx.transport ?? (await cx.transportP);
   const x = new Exchange(ep, outer, cx.exchanges);
-  current.x = x;
-  current.leg = undefined;
-  current.final = false;
+  owner.x = x;
+  owner.leg = undefined;
+  owner.final = false;
   const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
   const promptIds = leg.kind === 'completion' && Array.isArray(leg.gen!.prompt) ? leg.gen!.prompt : undefined;
   const dec = new ChunkDecoder(leg.kind, ep.name, promptIds);
-  const onBatch = (b: LegBatch) => {
-    const final = b[b.length - 1]!.done;
-    if (final) current.final = true;
-    cx.tokens += final ? b.length - 1 : b.length;
-    started();
-  };
   x.arm(cx.o.firstTokenTimeoutMs, 'timeout_first_token', cx.timeoutWhat.firstToken);
   let streaming = false;
   try {
@@ -61,25 +73,21 @@ export async function streamFrom(
         x.clean();
         x.disarm();
         out.push(batch);
-        onBatch(batch);
-        return;
+        owner.batch(batch);
+        return true;
       }
     } catch (e) {
       throw x.reason(e, true);
     }
-    // Returned, not awaited: this function's frame is not kept for the stream's whole life.
+    // From here the leg reports to the owner, which finishes the exchange.
     streaming = true;
-    return new Promise<void>((resolve, reject) => {
-      const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, cx.timeoutWhat.interToken, onBatch, (err) => {
-        x.finish();
-        if (err) reject(err);
-        else resolve();
-      });
-      current.leg = sse;
-      sse.start(res);
-    });
+    const started = owner.waitStart(); // before start(): reads held before pipe() may come at once
+    const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, cx.timeoutWhat.interToken, owner);
+    owner.leg = sse;
+    sse.start(res);
+    return started;
   } finally {
-    if (!streaming) x.finish(); // once streaming, the leg finishes its exchange
+    if (!streaming) x.finish();
   }
 }
 

@@ -4,6 +4,7 @@
 // The worker's main-thread streams (src/worker/remote-stream.ts) are this queue too, unbounded,
 // returning credit from `onTake`.
 import { FridayError } from '../api/errors.js';
+import { PULL, type Pullable, type PullSink } from './pull.js';
 import { iteratorToReadableStream } from './readable.js';
 
 export interface ChannelHooks {
@@ -20,10 +21,13 @@ export interface ChannelHooks {
   onTake?: () => void;
 }
 
-export class Channel<T> implements AsyncIterable<T> {
+// The channel is its own iterator (and a Pullable): one object per stream, no closures.
+export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<T> {
   private readonly items: T[] = [];
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private failWaiter: ((e: unknown) => void) | undefined;
+  /** A reader waiting through pull() (instead of a promise from next()). */
+  private sink: PullSink<T> | undefined;
   private closed = false;
   private error: unknown;
   private consumed = false;
@@ -49,6 +53,13 @@ export class Channel<T> implements AsyncIterable<T> {
 
   push(item: T): void {
     if (this.closed) return;
+    if (this.sink) {
+      const s = this.sink;
+      this.sink = undefined;
+      this.hooks.onTake?.();
+      s.pulled({ value: item, done: false });
+      return;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = this.failWaiter = undefined;
@@ -65,6 +76,11 @@ export class Channel<T> implements AsyncIterable<T> {
 
   close(): void {
     this.closed = true;
+    if (this.sink && this.items.length === 0) {
+      const s = this.sink;
+      this.sink = undefined;
+      s.pulled({ value: undefined, done: true });
+    }
     if (this.waiter && this.items.length === 0) {
       const w = this.waiter;
       this.waiter = this.failWaiter = undefined;
@@ -81,6 +97,11 @@ export class Channel<T> implements AsyncIterable<T> {
     this.error = e;
     this.closed = true;
     if (discard) this.items.length = 0;
+    if (this.sink) {
+      const s = this.sink;
+      this.sink = undefined;
+      s.pullFailed(e);
+    }
     if (this.failWaiter) {
       const f = this.failWaiter;
       this.waiter = this.failWaiter = undefined;
@@ -88,16 +109,8 @@ export class Channel<T> implements AsyncIterable<T> {
     }
   }
 
-  private next(): Promise<IteratorResult<T>> {
-    if (this.items.length > 0) {
-      const value = this.items.shift()!;
-      if (this.overflowed && this.items.length < this.capacity / 2) {
-        this.overflowed = false;
-        this.hooks.onDrain?.();
-      }
-      if (!this.closed) this.hooks.onTake?.();
-      return Promise.resolve({ value, done: false });
-    }
+  next(): Promise<IteratorResult<T>> {
+    if (this.items.length > 0) return Promise.resolve(this.shift());
     if (this.error !== undefined) return Promise.reject(this.error);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
@@ -106,19 +119,37 @@ export class Channel<T> implements AsyncIterable<T> {
     });
   }
 
+  [PULL](sink: PullSink<T>): IteratorResult<T> | undefined {
+    if (this.items.length > 0) return this.shift();
+    if (this.error !== undefined) throw this.error;
+    if (this.closed) return { value: undefined, done: true };
+    this.sink = sink;
+    return undefined;
+  }
+
+  /** `break` out of for-await: the consumer is gone, so the producer should stop. */
+  return(): Promise<IteratorResult<T>> {
+    if (!this.closed) this.hooks.onCancel?.();
+    this.closed = true;
+    this.items.length = 0;
+    this.sink = undefined;
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
     if (this.consumed) throw new FridayError('INVALID_REQUEST', 'This stream can only be consumed once.');
     this.consumed = true;
-    return {
-      next: () => this.next(),
-      // `break` out of for-await: the consumer is gone, so the producer should stop.
-      return: () => {
-        if (!this.closed) this.hooks.onCancel?.();
-        this.closed = true;
-        this.items.length = 0;
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+    return this;
+  }
+
+  private shift(): IteratorResult<T> {
+    const value = this.items.shift()!;
+    if (this.overflowed && this.items.length < this.capacity / 2) {
+      this.overflowed = false;
+      this.hooks.onDrain?.();
+    }
+    if (!this.closed) this.hooks.onTake?.();
+    return { value, done: false };
   }
 
   toReadableStream(): ReadableStream<T> {

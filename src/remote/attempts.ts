@@ -1,0 +1,270 @@
+// The attempt loop of the remote engine: an endpoint is chosen, and the request is retried on
+// others (or later) until one delivers its first output; 429/503 count as backpressure. Each
+// attempt gives its endpoint a verdict (circuit breaker, counters) when it ends.
+//
+// A streamed request leaves the loop at its first batch. From then on it is events and callbacks
+// (StreamRun): the exchange's end gives the verdict and closes the request's queue. Nothing waits
+// in an async function for the stream's whole life, so a stream in flight keeps a handful of
+// objects, not a suspended frame and its promises (hundreds of streams are copied by every
+// young-generation GC).
+import { FridayError, toFridayError } from '../api/errors.js';
+import { Channel, type ChannelHooks } from '../stream/channel.js';
+import type { LegBatch } from './chunks.js';
+import type { EndpointPicker } from './dispatch.js';
+import type { Endpoint } from './endpoint.js';
+import { isNeutral, isRetryable, kindOf } from './errors.js';
+import type { Exchange } from './exchange.js';
+import type { LegRequest } from './failover.js';
+import type { SseLeg } from './leg.js';
+import type { REMOTE_DEFAULTS } from './options.js';
+import { streamFrom, type LegOwner, type RequestContext } from './requests.js';
+
+export const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** Batches a stream holds for a consumer that is behind before its socket is paused. */
+const LEG_QUEUE = 64;
+
+const callerAbort = () => new FridayError('ABORTED', 'The request was aborted by the caller.');
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(callerAbort());
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.max(0, ms));
+    const onAbort = () => { clearTimeout(t); reject(callerAbort()); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** One request's retry state. Its sets are made on the first retry only: most requests never need them. */
+class Tries {
+  tried = NO_NAMES;
+  /** Protocol errors: not retried on the same endpoint. */
+  broken = NO_NAMES;
+  lastErr: FridayError | undefined;
+  attempt = 0;
+  constructor(readonly needContinue: boolean, readonly exclude: ReadonlySet<string>, readonly signal: AbortSignal | undefined) {}
+}
+
+export class Attempts {
+  retries = 0;
+  readonly errors: Record<string, number> = {};
+
+  constructor(
+    private readonly endpoints: Endpoint[], private readonly picker: EndpointPicker,
+    private readonly o: typeof REMOTE_DEFAULTS, readonly cx: RequestContext,
+  ) {}
+
+  /**
+   * Runs `run` on an endpoint, retrying on others (or later) until one delivers its first output
+   * (`run` calls `started`); after that a failure is passed on. Resolves when a run completes.
+   */
+  async run<T>(
+    signal: AbortSignal | undefined, run: (ep: Endpoint, signal: AbortSignal | undefined, started: () => void) => Promise<T>,
+  ): Promise<T> {
+    const tries = new Tries(false, NO_NAMES, signal);
+    for (;;) {
+      const ep = await this.acquire(tries);
+      const t0 = performance.now();
+      let first = true;
+      let verdict = false;
+      const started = () => {
+        if (!first) return;
+        first = false;
+        ep.counters.ttft.record(performance.now() - t0);
+      };
+      try {
+        const result = await run(ep, signal, started);
+        this.succeeded(ep, t0);
+        verdict = true;
+        return result;
+      } catch (e) {
+        const err = this.judge(ep, e, signal);
+        verdict = true;
+        if (!first) throw err;
+        await this.retryOrThrow(tries, ep, err);
+      } finally {
+        this.release(ep, verdict);
+      }
+    }
+  }
+
+  /** A streamed request: its batches, from whichever endpoint serves it. */
+  stream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+    return new StreamRun(this, leg, new Tries(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal)).out;
+  }
+
+  async acquire(t: Tries): Promise<Endpoint> {
+    t.attempt++;
+    const ep = await this.picker.acquire({ exclude: t.exclude, tried: t.tried, broken: t.broken, needContinue: t.needContinue, signal: t.signal, lastErr: t.lastErr });
+    ep.counters.requests++;
+    return ep;
+  }
+
+  /** Only a complete answer counts as a success (a server that always drops mid-stream opens the circuit). */
+  succeeded(ep: Endpoint, t0: number): void {
+    ep.breaker.onSuccess();
+    ep.counters.succeeded++;
+    ep.counters.latency.record(performance.now() - t0);
+  }
+
+  /** An attempt failed: counted, and told to its endpoint's breaker. Returns the error to pass on. */
+  judge(ep: Endpoint, e: unknown, signal: AbortSignal | undefined): FridayError {
+    const err = toFridayError(e);
+    if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
+      ep.breaker.onNeutral();
+      this.count(ep, 'aborted');
+      return err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
+    }
+    const kind = kindOf(err) ?? 'other';
+    this.count(ep, kind);
+    if (isNeutral(err)) ep.breaker.onNeutral();
+    else ep.breaker.onFailure();
+    if (kind === 'backpressure') {
+      const ra = typeof err.details?.retryAfterMs === 'number' ? err.details.retryAfterMs : this.o.defaultRetryAfterMs;
+      ep.blockedUntil = Math.max(ep.blockedUntil, Date.now() + ra);
+    }
+    return err;
+  }
+
+  /** The attempt's slot is free again; with no verdict (the consumer left), a half-open probe is released. */
+  release(ep: Endpoint, verdict: boolean): void {
+    if (!verdict) ep.breaker.onNeutral();
+    ep.inFlight--;
+    this.picker.wake();
+  }
+
+  /** Before the first output: returns when another attempt should go, else throws `err`. */
+  async retryOrThrow(t: Tries, ep: Endpoint, err: FridayError): Promise<void> {
+    if (err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') throw err;
+    if (!isRetryable(err) || t.attempt >= this.o.maxAttempts) throw err;
+    const kind = kindOf(err);
+    t.tried = new Set([...t.tried, ep.name]);
+    if (kind === 'protocol') t.broken = new Set([...t.broken, ep.name]);
+    t.lastErr = err;
+    this.retries++;
+    // Another endpoint not yet tried: go now. Otherwise back off (backpressure waits in acquire).
+    const untried = this.endpoints.some((x) => !t.exclude.has(x.name) && !t.tried.has(x.name) && !t.broken.has(x.name) && (!t.needContinue || x.continueAssistant) && x.breaker.canPass());
+    if (!untried && kind !== 'backpressure') {
+      const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (t.attempt - 1));
+      await sleep(cap / 2 + Math.random() * (cap / 2), t.signal);
+    }
+  }
+
+  private count(ep: Endpoint, kind: string): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
+    ep.counters.error(kind);
+  }
+}
+
+/**
+ * One streamed request: its queue (the consumer reads it through the failover layer), the
+ * exchange it is on now (what a cancel or a drain reaches), and the attempt in progress.
+ */
+class StreamRun implements ChannelHooks, LegOwner {
+  readonly out: Channel<LegBatch>;
+  x: Exchange | undefined;
+  leg: SseLeg | undefined;
+  final = false;
+  private cancelled = false;
+  private ep: Endpoint | undefined;
+  private t0 = 0;
+  private first = true;
+  /** The attempt loop waits on these until the first batch (or a failure before it). */
+  private onStart: ((done: boolean) => void) | undefined;
+  private onStartFailed: ((e: unknown) => void) | undefined;
+
+  constructor(private readonly a: Attempts, private readonly leg_: LegRequest, private readonly tries: Tries) {
+    this.out = new Channel<LegBatch>(LEG_QUEUE, this);
+    this.start().catch((e: unknown) => this.out.fail(e));
+  }
+
+  // ChannelHooks
+  onDrain(): void {
+    this.leg?.resume();
+  }
+
+  /** The consumer stopped reading (a stop string, a break): end the exchange in flight, unless it already gave its final batch. */
+  onCancel(): void {
+    this.cancelled = true;
+    if (!this.final) this.x?.cancel();
+  }
+
+  // LegOwner
+  waitStart(): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.onStart = resolve;
+      this.onStartFailed = reject;
+    });
+  }
+
+  batch(b: LegBatch): void {
+    const final = b[b.length - 1]!.done;
+    if (final) this.final = true;
+    this.a.cx.tokens += final ? b.length - 1 : b.length;
+    if (!this.first) return;
+    this.first = false;
+    this.ep!.counters.ttft.record(performance.now() - this.t0);
+    const resolve = this.onStart;
+    this.onStart = this.onStartFailed = undefined;
+    resolve?.(false);
+  }
+
+  ended(err?: FridayError): void {
+    this.x?.finish();
+    if (this.first) {
+      // Failed before its first batch: the attempt loop judges it, and retries or gives up.
+      const reject = this.onStartFailed;
+      this.onStart = this.onStartFailed = undefined;
+      reject?.(err ?? new FridayError('REMOTE_PROTOCOL', 'The stream ended before its first event.', { kind: 'protocol' }));
+      return;
+    }
+    this.close(err);
+  }
+
+  /** The attempt loop, up to the first batch. */
+  private async start(): Promise<void> {
+    const { a, tries } = this;
+    for (;;) {
+      if (this.cancelled) throw new FridayError('ABORTED', 'The consumer stopped reading.');
+      const ep = await a.acquire(tries);
+      this.ep = ep;
+      this.t0 = performance.now();
+      this.first = true;
+      let live = false;
+      let verdict = false;
+      try {
+        const done = await streamFrom(a.cx, ep, this.leg_, tries.signal, this.out, this);
+        live = true;
+        if (done) this.close(); // a whole JSON answer
+        return;
+      } catch (e) {
+        if (this.cancelled) throw e; // the consumer left: no verdict, nothing to count
+        const err = a.judge(ep, e, tries.signal);
+        verdict = true;
+        await a.retryOrThrow(tries, ep, err);
+        if (this.cancelled) throw err;
+      } finally {
+        if (!live) a.release(ep, verdict);
+      }
+    }
+  }
+
+  /** The stream's end after its first batch: the endpoint's verdict, then the queue's end. */
+  private close(err?: FridayError): void {
+    const { a } = this;
+    const ep = this.ep!;
+    if (!err) {
+      a.succeeded(ep, this.t0);
+      a.release(ep, true);
+      this.out.close();
+      return;
+    }
+    if (this.cancelled) {
+      a.release(ep, false);
+      return;
+    }
+    const e = a.judge(ep, err, this.tries.signal);
+    a.release(ep, true);
+    this.out.fail(e); // mid-stream: the failover layer decides
+  }
+}

@@ -1,0 +1,25 @@
+// Reading a queue without a promise per item. An async iterator's next() makes a promise for
+// every item, and each layer that maps items (a decoder, the failover books, a flattener) adds
+// another. A Pullable hands over what it has now, synchronously, and otherwise calls its reader
+// back once; only the outermost layer, the one the consumer awaits, makes a promise.
+
+/** Where an item goes that was not ready when it was pulled. Called once per pull that returned nothing. */
+export interface PullSink<T> {
+  pulled(r: IteratorResult<T>): void;
+  pullFailed(e: unknown): void;
+}
+
+/** The method's key: a symbol, so nothing that merely has a `pull` method is taken for a Pullable. */
+export const PULL: unique symbol = Symbol('pull');
+
+export interface Pullable<T> {
+  /**
+   * The next result if it is ready now (an item, or the end); throws if the source failed.
+   * Otherwise undefined, and `sink` is called later, once.
+   */
+  [PULL](sink: PullSink<T>): IteratorResult<T> | undefined;
+}
+
+export function isPullable<T>(x: object): x is Pullable<T> {
+  return typeof (x as Partial<Pullable<T>>)[PULL] === 'function';
+}
