@@ -16,7 +16,8 @@ export class AbortHandle implements AbortLike {
 
   addEventListener(_type: 'abort', listener: () => void): void {
     if (this.aborted) return;
-    (this.listeners ??= []).push(listener);
+    if (this.listeners) this.listeners.push(listener);
+    else this.listeners = [listener]; // an array of one, not `[]` and push() (which reserves 17 slots)
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {

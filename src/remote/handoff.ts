@@ -62,36 +62,38 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   /** The consumer's promise while a pull waits. */
   private resolve: ((r: IteratorResult<T> | Promise<IteratorResult<T>>) => void) | undefined;
 
-  private readonly onLoop = (r: IteratorResult<LegBatch, Handoff | undefined>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+  /** For a target read through promises (not a Pullable): made on first use, kept. */
+  private thenItem: ((r: IteratorResult<LegEvent | LegBatch>) => IteratorResult<T> | Promise<IteratorResult<T>>) | undefined;
+  private thenError: ((e: unknown) => Promise<IteratorResult<T>>) | undefined;
+
+  private onLoop(r: IteratorResult<LegBatch, Handoff | undefined>): IteratorResult<T> | Promise<IteratorResult<T>> {
     if (!r.done) return this.give(r.value);
     this.loop = undefined;
     if (!r.value) return { value: undefined, done: true };
     this.h = r.value;
     return this.pullTarget();
-  };
+  }
 
-  private readonly onItem = (r: IteratorResult<LegEvent | LegBatch>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+  private onItem(r: IteratorResult<LegEvent | LegBatch>): IteratorResult<T> | Promise<IteratorResult<T>> {
     if (r.done) return this.back({ ended: true });
     const batch = Array.isArray(r.value) ? r.value : [r.value];
     const verdict = accept(this.h!.books, batch);
     if (verdict === 'no') return this.back({ batch });
     if (verdict === 'final') this.finished = true;
     return this.give(batch);
-  };
-
-  private readonly onError = (error: unknown): Promise<IteratorResult<T>> => this.back({ error });
+  }
 
   constructor(private readonly src: LoopSource, private readonly events = false) {}
 
   next(): Promise<IteratorResult<T>> {
     if (this.i < this.batch.length) return Promise.resolve(this.take());
-    if (this.loop) return this.loop.next().then(this.onLoop);
+    if (this.loop) return this.loopNext(this.loop);
     if (this.finished) return this.end();
     if (this.h) return this.pullTarget();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
     this.loop = this.src.loop();
-    return this.loop.next().then(this.onLoop);
+    return this.loopNext(this.loop);
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -107,13 +109,13 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     this.resolve = undefined;
     // Called from inside the producer's push: anything but a batch passing through (the loop
     // starting again, the target's end) waits for a microtask.
-    resolve(r.done ? Promise.resolve(r).then(this.onItem) : this.onItem(r));
+    resolve(r.done ? Promise.resolve().then(() => this.onItem(r)) : this.onItem(r));
   }
 
   pullFailed(e: unknown): void {
     const resolve = this.resolve!;
     this.resolve = undefined;
-    resolve(Promise.resolve(e).then(this.onError));
+    resolve(Promise.resolve().then(() => this.back({ error: e })));
   }
 
   /** After the final batch (or when the consumer leaves): end the handed-off target, then the stream. */
@@ -134,17 +136,26 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     this.h = undefined;
     const loop = this.src.loop({ ...h, anomaly });
     this.loop = loop;
-    return Promise.resolve().then(() => loop.next()).then(this.onLoop);
+    return Promise.resolve().then(() => this.loopNext(loop));
+  }
+
+  // The loop runs at the start and after a failover: an arrow per call there is no cost.
+  private loopNext(loop: Loop): Promise<IteratorResult<T>> {
+    return loop.next().then((r) => this.onLoop(r));
   }
 
   private pullTarget(): Promise<IteratorResult<T>> {
     const it = this.h!.it;
-    if (!isPullable<LegEvent | LegBatch>(it)) return it.next().then(this.onItem, this.onError);
+    if (!isPullable<LegEvent | LegBatch>(it)) {
+      this.thenItem ??= (r) => this.onItem(r);
+      this.thenError ??= (error) => this.back({ error });
+      return it.next().then(this.thenItem, this.thenError);
+    }
     let r: IteratorResult<LegEvent | LegBatch> | undefined;
     try {
       r = it[PULL](this);
-    } catch (e) {
-      return this.onError(e);
+    } catch (error) {
+      return this.back({ error });
     }
     if (r) return Promise.resolve(this.onItem(r));
     return new Promise((resolve) => { this.resolve = resolve; });
