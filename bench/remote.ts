@@ -18,6 +18,7 @@
 // built code does (measured here: +70 against +33 µs per request at concurrency 256).
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { forkServer } from './fork-server.js';
+import { pairedDifference, type Estimate } from './stats.js';
 
 // Typed from src/, loaded from dist/ (a non-literal path, so the typecheck does not need a build).
 const built = (m: string) => `../dist/remote/${m}.js`;
@@ -31,10 +32,11 @@ export interface RemoteBenchOptions {
   tokens?: number;
   /** A/B blocks per client and concurrency. */
   blocks?: number;
-  /** Requests per block: min(maxPerBlock, max(minPerBlock, perConnection × concurrency)). */
-  minPerBlock?: number;
-  maxPerBlock?: number;
-  perConnection?: number;
+  /**
+   * Requests per block, at every concurrency. A block's p99 is its 10th-worst request at 1000:
+   * with 200 it was the 2nd-worst, and one slow request moved it.
+   */
+  perBlock?: number;
   /** Requests of the fetch (keep-alive off) comparison, per concurrency. */
   fetchRequests?: number;
 }
@@ -294,18 +296,56 @@ async function heapAt(server: ServerProcess, n: number, tokens: number) {
   return out;
 }
 
+interface Overhead {
+  concurrency: number;
+  /** Pooled blocks: engine minus undici. */
+  p50_ms: number;
+  p99_ms: number;
+  client_cpu_us_per_request: number;
+  /** Pooled A/A: undici's even blocks minus its odd ones. */
+  aa_p99_ms: number;
+  /** Paired blocks (bench/stats.ts): the median of per-pair differences, with a 95% bootstrap interval. */
+  paired: { pairs: number; p99_ms: Estimate; p50_ms: Estimate; cpu_us: Estimate; aa_p99_ms: Estimate };
+  /** The interval's upper end for the p99 difference is at most 1 ms. */
+  p99_within_1ms_shown: boolean;
+}
+
+const fmt = (e: Estimate) => `${e.value} [${e.lo}, ${e.hi}]`;
+const roundEst = (e: Estimate, k: (x: number) => number): Estimate => ({ value: k(e.value), lo: k(e.lo), hi: k(e.hi) });
+
+function overheadAt(c: number, e: Sample[], u: Sample[], re: RunResult, ru: RunResult): Overhead {
+  const pooledP99 = (blocks: Sample[]) => percentile(blocks.flatMap((s) => s.lat), 0.99);
+  const even = u.filter((_, i) => i % 2 === 0), odd = u.filter((_, i) => i % 2 === 1);
+  const p99 = (s: Sample) => percentile(s.lat, 0.99);
+  const p50 = (s: Sample) => percentile(s.lat, 0.5);
+  const cpu = (s: Sample) => s.cpuUs / Math.max(1, s.lat.length);
+  const paired = {
+    pairs: Math.min(e.length, u.length),
+    p99_ms: roundEst(pairedDifference(e, u, p99), r2),
+    p50_ms: roundEst(pairedDifference(e, u, p50), r2),
+    cpu_us: roundEst(pairedDifference(e, u, cpu), Math.round),
+    // u[2k] and u[2k+1] ran back to back (ABBA): the same pairing, with nothing between them but noise.
+    aa_p99_ms: roundEst(pairedDifference(even, odd, p99), r2),
+  };
+  return {
+    concurrency: c, p50_ms: r2(re.latency_ms.p50 - ru.latency_ms.p50), p99_ms: r2(re.latency_ms.p99 - ru.latency_ms.p99),
+    client_cpu_us_per_request: re.client_cpu_us_per_request - ru.client_cpu_us_per_request, aa_p99_ms: r2(pooledP99(even) - pooledP99(odd)),
+    paired, p99_within_1ms_shown: paired.p99_ms.hi <= 1,
+  };
+}
+
 export async function benchRemote(opts: RemoteBenchOptions = {}) {
   const levels = opts.concurrency ?? [1, 16, 64, 256];
   const tokens = opts.tokens ?? 16;
-  const blocks = opts.blocks ?? 36;
+  const blocks = opts.blocks ?? 48;
   const server = await ServerProcess.start();
   const pinned = pin(server);
   console.log(pinned);
   const runs: RunResult[] = [];
-  const overhead: { concurrency: number; p50_ms: number; p99_ms: number; client_cpu_us_per_request: number; aa_p99_ms: number }[] = [];
+  const overhead: Overhead[] = [];
   try {
     for (const c of levels) {
-      const perBlock = Math.min(opts.maxPerBlock ?? 1000, Math.max(opts.minPerBlock ?? 200, (opts.perConnection ?? 4) * c));
+      const perBlock = opts.perBlock ?? 1000;
       const { e, u } = await abAt(server, c, tokens, blocks, perBlock);
       await settle(200);
       const f = fetchClient(server, c, tokens);
@@ -315,17 +355,16 @@ export async function benchRemote(opts: RemoteBenchOptions = {}) {
       const [re, ru, rf] = [summarize('remote-engine (undici pool, keep-alive)', c, e), summarize('undici Pool directly (keep-alive)', c, u), summarize('fetch (keep-alive off)', c, fetched)];
       runs.push(re, ru, rf);
       for (const r of [re, ru, rf]) console.log(line(r));
-      // A/A: undici against itself (even blocks vs odd blocks): the size of a difference that is only noise.
-      const aa = r2(percentile(u.filter((_, i) => i % 2 === 0).flatMap((s) => s.lat), 0.99) - percentile(u.filter((_, i) => i % 2 === 1).flatMap((s) => s.lat), 0.99));
-      overhead.push({ concurrency: c, p50_ms: r2(re.latency_ms.p50 - ru.latency_ms.p50), p99_ms: r2(re.latency_ms.p99 - ru.latency_ms.p99), client_cpu_us_per_request: re.client_cpu_us_per_request - ru.client_cpu_us_per_request, aa_p99_ms: aa });
+      overhead.push(overheadAt(c, e, u, re, ru));
       const o = overhead.at(-1)!;
-      console.log(`  RemoteEngine over undici at c=${c}: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (A/A p99 noise: ${o.aa_p99_ms} ms)`);
+      console.log(`  RemoteEngine over undici at c=${c}, pooled: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (pooled A/A p99: ${o.aa_p99_ms} ms)`);
+      console.log(`  paired blocks (median, 95% CI): p99 ${fmt(o.paired.p99_ms)} ms, p50 ${fmt(o.paired.p50_ms)} ms, CPU ${fmt(o.paired.cpu_us)} µs/request; A/A p99 ${fmt(o.paired.aa_p99_ms)} ms; p99 within 1 ms shown: ${o.p99_within_1ms_shown}`);
     }
     const heap = await heapAt(server, 256, tokens);
     console.log(`heap kept per stream in flight (256 streams): remote-engine ${heap['remote-engine']} bytes, undici ${heap.undici} bytes`);
     return {
       server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', pinned, tokens_per_request: tokens, blocks,
-      method: 'interleaved A/B: engine and undici blocks in ABBA order, pooled per client; fetch after them',
+      method: 'interleaved A/B: engine and undici blocks in ABBA order; pooled per client, and paired (median of per-pair differences, 95% bootstrap CI); fetch after them',
       heap_bytes_per_stream_in_flight: heap, overhead, runs,
     };
   } finally {

@@ -8,9 +8,10 @@ import type { GenerateEvent } from '../../src/api/types.js';
 import { CircuitBreaker } from '../../src/remote/breaker.js';
 import { ChunkDecoder, type LegEvent } from '../../src/remote/chunks.js';
 import { errorFromResponse, parseRetryAfter } from '../../src/remote/errors.js';
-import { runWithFailover, shouldFailOver, type FailoverTarget, type LegRequest } from '../../src/remote/failover.js';
+import { failoverEvents, runWithFailover, shouldFailOver, type FailoverTarget, type LegRequest } from '../../src/remote/failover.js';
 import { parseEndpointList } from '../../src/remote/cli-support.js';
 import { SseParser, type SseEvent } from '../../src/remote/sse.js';
+import { Channel } from '../../src/stream/channel.js';
 import { StopMatcher } from '../../src/stream/stop.js';
 
 const enc = new TextEncoder();
@@ -348,6 +349,107 @@ describe('runWithFailover', () => {
     const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 9 } }, list(fake('a', { failAfter: 2 }), fake('b', { failAfter: 1 }))));
     expect(r.tokens).toEqual([98, 99, 100]);
     expect(r.error).toMatchObject({ code: 'REMOTE_UNAVAILABLE', details: { tokens: 3, failover: 'exhausted' } });
+  });
+});
+
+describe('runWithFailover over queue targets (read by pull, no promise per batch)', () => {
+  // RemoteEngine's targets are Channels: handoff.ts reads them through PULL. Each wrapped target
+  // pushes its events into a Channel from a pump that alternately waits (the consumer's pull
+  // waits, and push hands the batch to it) and does not (the next pull finds it queued).
+  function queued(t: FailoverTarget): FailoverTarget {
+    return {
+      name: t.name,
+      canContinue: (k) => t.canContinue(k),
+      open(req, signal) {
+        const src = t.open(req, signal)[Symbol.asyncIterator]();
+        let stop = false;
+        const ch = new Channel<LegEvent | LegEvent[]>(64, { onCancel: () => { stop = true; } });
+        void (async () => {
+          try {
+            for (let k = 0; ; k++) {
+              if (stop) return void (await src.return?.());
+              const r = await src.next();
+              if (r.done) return ch.close();
+              ch.push(k % 3 === 0 ? [r.value as LegEvent] : r.value);
+              if (k % 2 === 0) await new Promise((res) => setTimeout(res, 1));
+            }
+          } catch (e) {
+            ch.fail(e);
+          }
+        })();
+        return ch;
+      },
+    };
+  }
+  const counted = () => { const c = { start: 0, end: 0 }; return { c, opts: { onStart: () => { c.start++; }, onEnd: () => { c.end++; } } }; };
+  const gen = (max_tokens: number, prompt: number[] = [97]): LegRequest => ({ kind: 'completion', gen: { prompt, max_tokens } });
+
+  it('passes the first target through, start and end reported once', async () => {
+    const { c, opts } = counted();
+    const closed: string[] = [];
+    const r = await drain(runWithFailover(gen(6), list(queued(fake('a', { closed }))), opts));
+    await new Promise((res) => setTimeout(res, 20)); // the pump ends its source after the final event went out
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toEqual([98, 99, 100, 101, 102, 103]);
+    expect(r.indexes).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(r.final).toMatchObject({ served_by: 'a', index: 6 });
+    expect(closed).toEqual(['a']);
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('takes a target that fails mid-stream back into the loop, which continues on the next one', async () => {
+    const { c, opts } = counted();
+    const log: LegRequest[] = [];
+    const r = await drain(runWithFailover(gen(7), list(queued(fake('a', { failAfter: 3 })), queued(fake('b', { log }))), opts));
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toEqual([98, 99, 100, 101, 102, 103, 104]);
+    expect(r.indexes).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(log[0]!.gen).toMatchObject({ prompt: [97, 98, 99, 100], max_tokens: 4 });
+    expect(r.final).toMatchObject({ served_by: 'b', index: 7, usage: { prompt_tokens: 1, completion_tokens: 7 } });
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('continues elsewhere when the queue ends without a final event, and renumbers a target not numbered from 0', async () => {
+    const cut: FailoverTarget = {
+      name: 'cut', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (ev.done || ev.index === 2) return; yield ev; } },
+    };
+    const shifted: FailoverTarget = {
+      name: 's', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('s', req, {})) yield ev.done ? ev : { ...ev, index: ev.index + 10 }; },
+    };
+    const a = await drain(runWithFailover(gen(5), list(queued(cut), queued(fake('b')))));
+    expect(a.error).toBeUndefined();
+    expect(a.tokens).toEqual([98, 99, 100, 101, 102]);
+    expect(a.final).toMatchObject({ served_by: 'b', index: 5 });
+    const b = await drain(runWithFailover(gen(3), list(queued(shifted))));
+    expect(b.indexes).toEqual([0, 1, 2]);
+    expect(b.final).toMatchObject({ served_by: 's' });
+  });
+
+  it('ends the queue (its producer told) and the stream once when the consumer leaves', async () => {
+    const { c, opts } = counted();
+    const closed: string[] = [];
+    for await (const batch of runWithFailover(gen(8), list(queued(fake('a', { closed }))), opts)) if (batch[0]!.index === 2) break;
+    await new Promise((res) => setTimeout(res, 20)); // the pump sees the cancel at its next step
+    expect(closed).toEqual(['a']);
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
+  it('failoverEvents gives the same stream one event at a time, without the internal lp field', async () => {
+    const lp = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] };
+    const withLp: FailoverTarget = {
+      name: 'l', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('l', req, {})) yield ev.done ? ev : [{ ...ev, lp }, { ...ev, index: ev.index + 100 }].slice(0, 1); },
+    };
+    const events: GenerateEvent[] = [];
+    for await (const ev of failoverEvents(gen(4), list(queued(withLp)))) events.push(ev);
+    expect(events.map((e) => e.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(events.some((e) => 'lp' in e)).toBe(false);
+    expect(events.at(-1)).toMatchObject({ done: true, served_by: 'l' });
+    const failed = await drain(failoverEvents(gen(6), list(queued(fake('a', { failAfter: 2 })), queued(fake('b')))));
+    expect(failed.tokens).toEqual([98, 99, 100, 101, 102, 103]);
+    expect(failed.final).toMatchObject({ served_by: 'b', index: 6 });
   });
 });
 

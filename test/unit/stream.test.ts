@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StopMatcher } from '../../src/stream/stop.js';
 import { Channel } from '../../src/stream/channel.js';
+import { PULL, isPullable, type PullSink } from '../../src/stream/pull.js';
 import { iteratorToReadableStream } from '../../src/stream/readable.js';
 
 function feed(stops: string[], pieces: string[]): { out: string; stopped: boolean } {
@@ -84,6 +85,67 @@ describe('Channel', () => {
     d.push(1);
     d.fail(new Error('aborted'), true);
     await expect(d[Symbol.asyncIterator]().next()).rejects.toThrow('aborted');
+  });
+});
+
+describe('Channel as a Pullable', () => {
+  /** A sink that records what it is given. */
+  const sink = () => {
+    const got: (IteratorResult<number> | { error: unknown })[] = [];
+    const s: PullSink<number> = { pulled: (r) => { got.push(r); }, pullFailed: (error) => { got.push({ error }); } };
+    return { s, got };
+  };
+
+  it('hands over a queued item at once, and calls a waiting sink once, from push', () => {
+    const taken: number[] = [];
+    const ch = new Channel<number>(8, { onTake: () => { taken.push(ch.size); } });
+    expect(isPullable(ch)).toBe(true);
+    expect(isPullable({ pull: () => undefined })).toBe(false); // a method merely named pull is not the protocol
+    const { s, got } = sink();
+    ch.push(1);
+    expect(ch[PULL](s)).toEqual({ value: 1, done: false });
+    expect(ch[PULL](s)).toBeUndefined(); // nothing queued: the sink waits
+    expect(got).toEqual([]);
+    ch.push(2);
+    expect(got).toEqual([{ value: 2, done: false }]);
+    expect(ch.size).toBe(0); // given to the sink, not queued
+    ch.push(3); // nobody waits now: queued
+    expect(got).toHaveLength(1);
+    expect(ch[PULL](s)).toEqual({ value: 3, done: false });
+    expect(taken).toHaveLength(3);
+  });
+
+  it('ends a waiting sink on close (after what is queued), and fails it on fail', () => {
+    const a = new Channel<number>();
+    const { s, got } = sink();
+    a.push(1);
+    a.close();
+    expect(a[PULL](s)).toEqual({ value: 1, done: false });
+    expect(a[PULL](s)).toEqual({ value: undefined, done: true });
+    const b = new Channel<number>();
+    expect(b[PULL](s)).toBeUndefined();
+    b.close();
+    expect(got).toEqual([{ value: undefined, done: true }]);
+    const c = new Channel<number>();
+    expect(c[PULL](s)).toBeUndefined();
+    const boom = new Error('boom');
+    c.fail(boom);
+    expect(got[1]).toEqual({ error: boom });
+    expect(() => c[PULL](s)).toThrow('boom'); // failed: a later pull throws
+  });
+
+  it('is its own iterator, consumable once; return() cancels and drops a waiting sink', async () => {
+    let cancelled = 0;
+    const ch = new Channel<number>(8, { onCancel: () => { cancelled++; } });
+    const it = ch[Symbol.asyncIterator]();
+    expect(it).toBe(ch);
+    expect(() => ch[Symbol.asyncIterator]()).toThrow(/only be consumed once/);
+    const { s, got } = sink();
+    expect(ch[PULL](s)).toBeUndefined();
+    await it.return!();
+    ch.push(5); // after the consumer left: nothing reaches the old sink
+    expect(got).toEqual([]);
+    expect(cancelled).toBe(1);
   });
 });
 
