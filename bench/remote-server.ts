@@ -4,7 +4,7 @@
 // connections accepted so far.
 import { startFailureServer } from '../test/e2e/failure-server.js';
 
-const server = await startFailureServer({ tokenDelayMs: 0, keepAliveTimeoutMs: 30_000 });
+const server = await startFailureServer({ tokenDelayMs: 0, keepAliveTimeoutMs: 30_000, logRequests: false });
 process.send!({ url: server.url });
 process.on('message', (m: { op: string; id: number }) => {
   if (m.op === 'connections') process.send!({ id: m.id, connections: server.connections() });

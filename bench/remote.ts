@@ -1,7 +1,7 @@
 // Remote-engine HTTP overhead on loopback (a measurement, not a test): streamed requests per second
 // and p50/p99 latency (request start to final event) at several concurrencies, against a server
-// streaming canned tokens (test/e2e/failure-server.ts) in its own process, so the client is what
-// gets measured. Three clients: Friday's RemoteEngine; undici's Pool used directly with the same
+// streaming canned tokens (bench/sse-server.ts, built to cost less CPU than the client) in its own
+// process, so the client is what gets measured; each client's line says how busy both were. Three clients: Friday's RemoteEngine; undici's Pool used directly with the same
 // SSE parsing (the baseline the goal is stated against); plain fetch() with keep-alive off
 // (`connection: close`, one new TCP connection per request).
 //
@@ -16,8 +16,7 @@
 // not src/ through tsx: tsx's transform wraps every function it creates in a naming helper, which
 // made the RemoteEngine's per-request closures cost about twice as much CPU over undici as the
 // built code does (measured here: +70 against +33 µs per request at concurrency 256).
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { forkServer } from './fork-server.js';
+import { ServerProcess, minus, pin } from './fork-server.js';
 import { pairedDifference, type Estimate } from './stats.js';
 
 // Typed from src/, loaded from dist/ (a non-literal path, so the typecheck does not need a build).
@@ -55,19 +54,25 @@ interface RunResult {
   tokens_per_s: number;
   /** This process's CPU time per request (the server runs in another process): the client's cost. */
   client_cpu_us_per_request: number;
+  /**
+   * Share of the wall time each process spent on a CPU. Near 1 for the server means the server,
+   * not the client, limits the run (both have a core each here).
+   */
+  client_busy: number;
+  server_busy: number | undefined;
   latency_ms: { p50: number; p99: number; max: number };
   /** 1 − new connections ÷ requests. */
   connection_reuse: number;
   new_connections: number;
 }
 
-interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; opened: number; sent: number }
+interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; opened: number; sent: number; serverCpuMs: number | undefined }
 
 /** One client at one concurrency: `block(n)` runs n requests from `c` loops and counts the connections it opened. */
 interface Client { block(n: number): Promise<Sample>; close(): Promise<void>; one(): Promise<number> }
 
 /** Runs `one` from `concurrency` loops until `total` requests have been issued. */
-async function load(concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent'>> {
+async function load(concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent' | 'serverCpuMs'>> {
   const lat: number[] = [];
   let issued = 0, errors = 0, tokens = 0;
   const cpu0 = process.cpuUsage();
@@ -90,51 +95,6 @@ async function load(concurrency: number, total: number, one: () => Promise<numbe
   return { lat, errors, tokens, seconds, cpuUs: cpu.user + cpu.system };
 }
 
-/** The benchmark server in its own process. */
-class ServerProcess {
-  private seq = 0;
-  private constructor(private readonly child: ChildProcess, readonly url: string) {}
-
-  static async start(): Promise<ServerProcess> {
-    const { url, child } = await forkServer('remote-server.ts');
-    return new ServerProcess(child, url);
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  connections(): Promise<number> {
-    const id = ++this.seq;
-    return new Promise((res) => {
-      const on = (m: { id?: number; connections?: number }) => {
-        if (m.id !== id) return;
-        this.child.off('message', on);
-        res(m.connections!);
-      };
-      this.child.on('message', on);
-      this.child.send({ op: 'connections', id });
-    });
-  }
-
-  async close(): Promise<void> {
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.send({ op: 'close' });
-    await exited;
-  }
-}
-
-/** Server on CPU 1, this process on CPU 0, when taskset is there; says what it did. */
-function pin(server: ServerProcess): string {
-  try {
-    execFileSync('taskset', ['-pc', '1', String(server.pid)], { stdio: 'ignore' });
-    execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-    return 'server on CPU 1, client on CPU 0 (taskset)';
-  } catch {
-    return 'not pinned (no taskset)';
-  }
-}
-
 /** Counts tokens (non-final chunks) in an SSE body, parsed the same way for both baselines. */
 async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
   const p = new SseParser();
@@ -148,8 +108,10 @@ function countedByServer(server: ServerProcess, c: number, one: () => Promise<nu
   return {
     async block(n) {
       const before = await server.connections();
+      const cpu0 = server.cpuMs();
       const res = await load(c, n, one);
-      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
+      const serverCpuMs = minus(server.cpuMs(), cpu0);
+      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors, serverCpuMs };
     },
     close,
     one,
@@ -167,9 +129,11 @@ function engineClient(server: ServerProcess, c: number, tokens: number, prefix =
   return {
     async block(n) {
       const m0 = engine.metrics();
+      const cpu0 = server.cpuMs();
       const res = await load(c, n, one);
+      const serverCpuMs = minus(server.cpuMs(), cpu0);
       const m1 = engine.metrics();
-      return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests };
+      return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests, serverCpuMs };
     },
     close: () => engine.close(),
     one,
@@ -226,17 +190,19 @@ function summarize(client: ClientName, concurrency: number, samples: Sample[]): 
   const seconds = samples.reduce((a, s) => a + s.seconds, 0);
   const opened = samples.reduce((a, s) => a + s.opened, 0);
   const sent = samples.reduce((a, s) => a + s.sent, 0);
+  const serverMs = samples.every((s) => s.serverCpuMs !== undefined) ? samples.reduce((a, s) => a + s.serverCpuMs!, 0) : undefined;
   return {
     client, concurrency, blocks: samples.length, requests: lat.length, errors: samples.reduce((a, s) => a + s.errors, 0), seconds: r2(seconds),
     requests_per_s: r2(lat.length / seconds), tokens_per_s: r2(samples.reduce((a, s) => a + s.tokens, 0) / seconds),
     client_cpu_us_per_request: Math.round(samples.reduce((a, s) => a + s.cpuUs, 0) / Math.max(1, lat.length)),
+    client_busy: r2(samples.reduce((a, s) => a + s.cpuUs, 0) / 1e6 / seconds), server_busy: serverMs === undefined ? undefined : r2(serverMs / 1000 / seconds),
     latency_ms: { p50: r2(percentile(lat, 0.5)), p99: r2(percentile(lat, 0.99)), max: r2(Math.max(0, ...lat)) },
     connection_reuse: r4(sent ? 1 - opened / sent : 0), new_connections: opened,
   };
 }
 
 function line(r: RunResult): string {
-  return `${r.client.padEnd(40)} c=${String(r.concurrency).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req  errors ${r.errors}`;
+  return `${r.client.padEnd(40)} c=${String(r.concurrency).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req  busy client ${r.client_busy} server ${r.server_busy ?? '?'}  errors ${r.errors}`;
 }
 
 /** The A/B at one concurrency: engine and undici blocks interleaved ABBA. */
@@ -360,10 +326,12 @@ export async function benchRemote(opts: RemoteBenchOptions = {}) {
       console.log(`  RemoteEngine over undici at c=${c}, pooled: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (pooled A/A p99: ${o.aa_p99_ms} ms)`);
       console.log(`  paired blocks (median, 95% CI): p99 ${fmt(o.paired.p99_ms)} ms, p50 ${fmt(o.paired.p50_ms)} ms, CPU ${fmt(o.paired.cpu_us)} µs/request; A/A p99 ${fmt(o.paired.aa_p99_ms)} ms; p99 within 1 ms shown: ${o.p99_within_1ms_shown}`);
     }
-    const heap = await heapAt(server, 256, tokens);
+    // The failure server, for its gap directive (streams that stall halfway).
+    const stalling = await ServerProcess.start('remote-server.ts');
+    const heap = await heapAt(stalling, 256, tokens).finally(() => stalling.close());
     console.log(`heap kept per stream in flight (256 streams): remote-engine ${heap['remote-engine']} bytes, undici ${heap.undici} bytes`);
     return {
-      server: 'test/e2e/failure-server.ts in its own process on 127.0.0.1 (canned tokens, no delay)', pinned, tokens_per_request: tokens, blocks,
+      server: 'bench/sse-server.ts in its own process on 127.0.0.1 (canned tokens, a loop turn between them); heap: test/e2e/failure-server.ts', pinned, tokens_per_request: tokens, blocks,
       method: 'interleaved A/B: engine and undici blocks in ABBA order; pooled per client, and paired (median of per-pair differences, 95% bootstrap CI); fetch after them',
       heap_bytes_per_stream_in_flight: heap, overhead, runs,
     };

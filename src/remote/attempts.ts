@@ -10,7 +10,7 @@
 import { FridayError, toFridayError } from '../api/errors.js';
 import { Channel, type ChannelHooks } from '../stream/channel.js';
 import type { LegBatch } from './chunks.js';
-import type { EndpointPicker } from './dispatch.js';
+import type { EndpointPicker, SlotRequest } from './dispatch.js';
 import type { Endpoint } from './endpoint.js';
 import { isNeutral, isRetryable, kindOf } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -24,6 +24,11 @@ export const NO_NAMES: ReadonlySet<string> = new Set();
 /** Batches a stream holds for a consumer that is behind before its socket is paused. */
 const LEG_QUEUE = 64;
 
+const counted = (ep: Endpoint): Endpoint => {
+  ep.counters.requests++;
+  return ep;
+};
+
 const callerAbort = () => new FridayError('ABORTED', 'The request was aborted by the caller.');
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -35,8 +40,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** One request's retry state. Its sets are made on the first retry only: most requests never need them. */
-class Tries {
+/** One request's retry state (and what the endpoint picker asks). Its sets are made on the first retry only: most requests never need them. */
+class Tries implements SlotRequest {
   tried = NO_NAMES;
   /** Protocol errors: not retried on the same endpoint. */
   broken = NO_NAMES;
@@ -63,7 +68,8 @@ export class Attempts {
   ): Promise<T> {
     const tries = new Tries(false, NO_NAMES, signal);
     for (;;) {
-      const ep = await this.acquire(tries);
+      const got = this.acquire(tries);
+      const ep = got instanceof Promise ? await got : got;
       const t0 = performance.now();
       let first = true;
       let verdict = false;
@@ -93,11 +99,12 @@ export class Attempts {
     return new StreamRun(this, leg, new Tries(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal)).out;
   }
 
-  async acquire(t: Tries): Promise<Endpoint> {
+  /** An endpoint for the next attempt: as it is when one is ready now (no promise), else a promise. */
+  acquire(t: Tries): Endpoint | Promise<Endpoint> {
     t.attempt++;
-    const ep = await this.picker.acquire({ exclude: t.exclude, tried: t.tried, broken: t.broken, needContinue: t.needContinue, signal: t.signal, lastErr: t.lastErr });
-    ep.counters.requests++;
-    return ep;
+    const got = this.picker.acquire(t);
+    if (!(got instanceof Promise)) return counted(got);
+    return got.then(counted);
   }
 
   /** Only a complete answer counts as a success (a server that always drops mid-stream opens the circuit). */
@@ -226,7 +233,8 @@ class StreamRun implements ChannelHooks, LegOwner {
     const { a, tries } = this;
     for (;;) {
       if (this.cancelled) throw new FridayError('ABORTED', 'The consumer stopped reading.');
-      const ep = await a.acquire(tries);
+      const got = a.acquire(tries);
+      const ep = got instanceof Promise ? await got : got;
       this.ep = ep;
       this.t0 = performance.now();
       this.first = true;

@@ -7,14 +7,14 @@ import { remoteError } from './errors.js';
 
 export interface SlotRequest {
   /** Endpoints this stream already failed over from. */
-  exclude: ReadonlySet<string>;
+  readonly exclude: ReadonlySet<string>;
   /** Tried before the first token (preferred last), and broken (protocol errors: never again). */
-  tried: ReadonlySet<string>;
-  broken: ReadonlySet<string>;
+  readonly tried: ReadonlySet<string>;
+  readonly broken: ReadonlySet<string>;
   /** A chat continuation: only endpoints that continue an assistant message. */
-  needContinue: boolean;
-  signal: AbortSignal | undefined;
-  lastErr?: FridayError;
+  readonly needContinue: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly lastErr?: FridayError;
 }
 
 export class EndpointPicker {
@@ -38,10 +38,32 @@ export class EndpointPicker {
 
   /**
    * Picks an endpoint and takes a slot on it, waiting for capacity or backpressure to pass. It
-   * runs for every request, so the common path builds no lists: each endpoint gets a rank, and the
-   * ready ones of the best rank share the request by smooth weighted round-robin.
+   * runs for every request, so the common path builds no lists and no promise: each endpoint gets
+   * a rank, and the ready ones of the best rank share the request by smooth weighted round-robin.
+   * An endpoint is returned as it is when one is ready now.
    */
-  async acquire(a: SlotRequest): Promise<Endpoint> {
+  acquire(a: SlotRequest): Endpoint | Promise<Endpoint> {
+    const r = this.tryAcquire(a);
+    return typeof r === 'number' ? this.acquireLater(a, r) : r;
+  }
+
+  private async acquireLater(a: SlotRequest, waitMs: number): Promise<Endpoint> {
+    for (;;) {
+      if (this.queued >= this.o.maxQueue) throw new FridayError('QUEUE_FULL', `More than ${this.o.maxQueue} requests are waiting for a remote endpoint.`);
+      this.queued++;
+      try {
+        await this.waitForSlot(waitMs, a.signal);
+      } finally {
+        this.queued--;
+      }
+      const r = this.tryAcquire(a);
+      if (typeof r !== 'number') return r;
+      waitMs = r;
+    }
+  }
+
+  /** An endpoint with its slot taken, or how long to wait (ms) before trying again; throws when waiting cannot help. */
+  private tryAcquire(a: SlotRequest): Endpoint | number {
     for (;;) {
       if (a.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
       if (this.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
@@ -76,13 +98,7 @@ export class EndpointPicker {
       }
       // Everything passable is busy or backing off: wait for a slot or for Retry-After to pass.
       if (blocked === cands - open && until - now > this.o.maxRetryAfterMs && a.lastErr) throw a.lastErr;
-      if (this.queued >= this.o.maxQueue) throw new FridayError('QUEUE_FULL', `More than ${this.o.maxQueue} requests are waiting for a remote endpoint.`);
-      this.queued++;
-      try {
-        await this.waitForSlot(Number.isFinite(until) ? until - now : 1_000, a.signal);
-      } finally {
-        this.queued--;
-      }
+      return Number.isFinite(until) ? until - now : 1_000;
     }
   }
 

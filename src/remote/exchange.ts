@@ -125,8 +125,13 @@ export class Exchange {
     }
   }
 
-  async checkStatus(res: TransportResponse): Promise<void> {
-    if (res.status >= 200 && res.status < 300) return;
+  /** Undefined for a 2xx status (no promise on the common path); else a promise that rejects with the server's error. */
+  checkStatus(res: TransportResponse): Promise<never> | undefined {
+    if (res.status >= 200 && res.status < 300) return undefined;
+    return this.statusError(res);
+  }
+
+  private async statusError(res: TransportResponse): Promise<never> {
     const text = await res.text(16 * 1024);
     this.isClean = true;
     throw errorFromResponse(res.status, text, this.ep.name, parseRetryAfter(res.header('retry-after')));

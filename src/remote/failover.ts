@@ -106,6 +106,24 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
     return this.opts.onEnd;
   }
 
+  /** The first target, asked for and opened outside the loop: no generator, none of its state. */
+  first(): Promise<Handoff> {
+    const { opts } = this;
+    opts.onStart?.();
+    return this.firstTarget().catch((e: unknown) => {
+      opts.onEnd?.();
+      throw e;
+    });
+  }
+
+  private async firstTarget(): Promise<Handoff> {
+    const { req, opts } = this;
+    if (opts.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+    const target = await this.next({ kind: req.kind, tokens: 0, error: undefined, failed: undefined });
+    if (!target) throw exhausted(req.kind, undefined, 0, []);
+    return { target, it: target.open(req, opts.signal)[Symbol.asyncIterator](), books: { ids: [], emitted: '', count: 0 } };
+  }
+
   loop(resume?: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
     return failoverLoop(this.req, this.next, this.opts, resume);
   }

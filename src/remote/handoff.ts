@@ -37,6 +37,11 @@ type Loop = AsyncGenerator<LegBatch, Handoff | undefined>;
 
 /** The failover loop's maker: from the beginning, or resumed after a handoff. */
 export interface LoopSource {
+  /**
+   * The common start, without the loop: the first target, opened and handed off. Undefined when
+   * the stream must start in the loop.
+   */
+  first(): Promise<Handoff> | undefined;
   loop(resume?: Resume): Loop;
   /** Reports the stream's end when it ends here, in a handoff. */
   readonly onEnd?: () => void;
@@ -92,6 +97,8 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     if (this.h) return this.pullTarget();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
+    const first = this.src.first();
+    if (first) return first.then((h) => { this.h = h; return this.pullTarget(); });
     this.loop = this.src.loop();
     return this.loopNext(this.loop);
   }
@@ -119,16 +126,22 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   }
 
   /** After the final batch (or when the consumer leaves): end the handed-off target, then the stream. */
-  private async end(): Promise<IteratorResult<T>> {
+  private end(): Promise<IteratorResult<T>> {
     const h = this.h!;
     this.h = undefined;
     this.finished = false;
-    try {
-      await h.it.return?.();
-    } finally {
+    const ended = () => {
       this.src.onEnd?.();
+      return DONE as IteratorResult<T>;
+    };
+    let r: Promise<unknown> | undefined;
+    try {
+      r = h.it.return?.();
+    } catch (e) {
+      ended();
+      return Promise.reject(e);
     }
-    return { value: undefined, done: true };
+    return r ? r.then(ended, (e: unknown) => { ended(); throw e; }) : Promise.resolve(ended());
   }
 
   private back(anomaly: Anomaly): Promise<IteratorResult<T>> {
@@ -179,6 +192,7 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
 }
 
 const NO_EVENTS: LegBatch = [];
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
 /** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
 function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {

@@ -64,7 +64,8 @@ export async function streamFrom(
   try {
     const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, cx.defaultModel)) });
     try {
-      await x.checkStatus(res);
+      const failed = x.checkStatus(res);
+      if (failed) await failed;
       const ctype = (res.header('content-type') ?? '').toLowerCase();
       if (!ctype.includes('text/event-stream')) {
         // Some servers ignore `stream`: accept a whole JSON answer.
