@@ -61,6 +61,8 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   /** The final batch went out from the handed-off target: the next call ends the stream. */
   private finished = false;
   private started = false;
+  /** The consumer called return(). */
+  private left = false;
   /** Events mode: the batch being given out, and the next event's place in it. */
   private batch: LegBatch = NO_EVENTS;
   private i = 0;
@@ -98,13 +100,19 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
     const first = this.src.first();
-    if (first) return first.then((h) => { this.h = h; return this.pullTarget(); });
+    if (first) {
+      return first.then((h) => {
+        this.h = h;
+        return this.left ? this.end() : this.pullTarget(); // the consumer left while the target was being opened
+      });
+    }
     this.loop = this.src.loop();
     return this.loopNext(this.loop);
   }
 
   async return(): Promise<IteratorResult<T>> {
     this.batch = NO_EVENTS;
+    this.left = true;
     if (this.loop) await this.loop.return(undefined); // its own finally blocks end its target
     else if (this.h) await this.end();
     return { value: undefined, done: true };

@@ -436,6 +436,18 @@ describe('runWithFailover over queue targets (read by pull, no promise per batch
     expect(c).toEqual({ start: 1, end: 1 });
   });
 
+  it('a consumer that leaves while the first target is being opened ends it, and the stream once', async () => {
+    const { c, opts } = counted();
+    let opened = 0;
+    const slow: FailoverTarget = { ...queued(fake('a')), open(req, signal) { opened++; return queued(fake('a')).open(req, signal); } };
+    const it = runWithFailover(gen(4), () => new Promise((res) => setTimeout(() => res(slow), 10)), opts)[Symbol.asyncIterator]();
+    const pending = it.next();
+    await it.return!();
+    expect(await pending).toMatchObject({ done: true });
+    expect(opened).toBe(1);
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
   it('failoverEvents gives the same stream one event at a time, without the internal lp field', async () => {
     const lp = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] };
     const withLp: FailoverTarget = {
