@@ -298,61 +298,13 @@ export async function collectChat(batches: AsyncIterable<LegBatch>, m: ChunkMeta
   };
 }
 
-/**
- * Public events from batches, the internal `lp` field removed. A hand-written iterator, not a
- * generator: an event already in hand is returned without another trip through the batch source.
- */
-export function publicEvents(batches: AsyncIterable<LegBatch>): AsyncIterable<GenerateEvent> {
-  return { [Symbol.asyncIterator]: () => new PublicEvents(batches[Symbol.asyncIterator]()) };
-}
-
-// A class, not closures: a stream lives as long as its request, and at hundreds of streams in
-// flight every object each one keeps is copied by every young-generation GC.
-class PublicEvents implements AsyncIterator<GenerateEvent> {
-  private batch: LegBatch = [];
-  private i = 0;
-  private ended = false;
-  // After the final event the source is still read to its end, so its `finally` blocks run.
-  // A `then` per batch, not an async function: one promise fewer on every batch.
-  private readonly onBatch = (r: IteratorResult<LegBatch>): IteratorResult<GenerateEvent> | Promise<IteratorResult<GenerateEvent>> => {
-    if (r.done) return { value: undefined, done: true };
-    this.batch = r.value;
-    this.i = 0;
-    return this.batch.length > 0 ? this.take() : this.more();
-  };
-
-  constructor(private readonly src: AsyncIterator<LegBatch>) {}
-
-  next(): Promise<IteratorResult<GenerateEvent>> {
-    if (this.i < this.batch.length) return Promise.resolve(this.take());
-    return this.ended ? Promise.resolve({ value: undefined, done: true }) : this.more();
-  }
-
-  async return(): Promise<IteratorResult<GenerateEvent>> {
-    this.batch = [];
-    this.ended = true;
-    await this.src.return?.();
-    return { value: undefined, done: true };
-  }
-
-  private more(): Promise<IteratorResult<GenerateEvent>> {
-    return this.src.next().then(this.onBatch);
-  }
-
-  private take(): IteratorResult<GenerateEvent> {
-    const ev = this.batch[this.i++]!;
-    if (ev.done || ev.lp === undefined) return { value: ev, done: false };
-    const { lp: _lp, ...rest } = ev;
-    return { value: rest, done: false };
-  }
-}
-
 /** A GenerationStream over an async iterable: consumable once, as for-await or a ReadableStream. */
 export function generationStream(events: AsyncIterable<GenerateEvent>): GenerationStream {
   return new OnceStream(events);
 }
 
-// A class, not closures (see PublicEvents).
+// A class, not closures: a stream lives as long as its request, and at hundreds of streams in
+// flight every object each one keeps is copied by every young-generation GC.
 class OnceStream implements GenerationStream {
   private used = false;
   constructor(private readonly events: AsyncIterable<GenerateEvent>) {}

@@ -14,15 +14,15 @@
 import { FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionParams, Completion, CompletionChunk, CompletionParams, Engine,
-  EngineInfo, EngineStats, GenerateRequest, GenerationStream, RequestOptions,
+  EngineInfo, EngineStats, GenerateEvent, GenerateRequest, GenerationStream, RequestOptions,
 } from '../api/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  chatChunks, collectChat, collectCompletion, completionChunks, eventsFromChunks, generationStream, newMeta, publicEvents,
+  chatChunks, collectChat, collectCompletion, completionChunks, eventsFromChunks, generationStream, newMeta,
   type LegBatch, type LegEvent,
 } from './chunks.js';
 import { RemoteEngine, validateChat, validateCompletion, type RemoteEngineOptions, type RemoteMetrics } from './engine.js';
-import { runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
+import { failoverEvents, runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 
 export type RoutingPolicy = 'local-only' | 'remote-only' | 'prefer-local' | 'prefer-remote';
 
@@ -137,7 +137,7 @@ export class RouterEngine implements Engine {
   }
 
   generate(request: GenerateRequest, options: RouterRequestOptions = {}): GenerationStream {
-    return generationStream(publicEvents(this.run({ kind: 'completion', gen: request }, options)));
+    return generationStream(this.run({ kind: 'completion', gen: request }, options, true));
   }
 
   /** Starts loading the local engine if it was given as a factory. Resolves when it settles. */
@@ -313,21 +313,32 @@ export class RouterEngine implements Engine {
     }
   }
 
-  private async *run(leg: LegRequest, o: RouterRequestOptions = {}): AsyncGenerator<LegBatch> {
-    if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The engine is closed.');
-    throwIfAborted(o.signal);
+  /**
+   * One request over the planned targets, with failover. No generator of its own around the
+   * failover stream: the plan is made when the stream asks for its first target, and the
+   * reservation is released when the stream ends (any way).
+   */
+  private run(leg: LegRequest, o?: RouterRequestOptions): AsyncIterable<LegBatch>;
+  private run(leg: LegRequest, o: RouterRequestOptions, events: true): AsyncIterable<GenerateEvent>;
+  private run(leg: LegRequest, o: RouterRequestOptions = {}, events = false): AsyncIterable<LegBatch> | AsyncIterable<GenerateEvent> {
     const reservation = { held: false };
-    try {
-      const targets = await this.plan(o, reservation);
-      let i = 0;
-      yield* runWithFailover(leg, () => targets[i++], {
-        signal: o.signal,
-        tokenizer: this.tokenizer,
-        onFailover: () => { this.failovers++; },
-      });
-    } finally {
-      this.release(reservation);
-    }
+    let targets: FailoverTarget[] | undefined;
+    let i = 0;
+    const next = async (): Promise<FailoverTarget | undefined> => {
+      if (!targets) {
+        if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The engine is closed.');
+        throwIfAborted(o.signal);
+        targets = await this.plan(o, reservation);
+      }
+      return targets[i++];
+    };
+    const opts = {
+      signal: o.signal,
+      tokenizer: this.tokenizer,
+      onFailover: () => { this.failovers++; },
+      onEnd: () => this.release(reservation),
+    };
+    return events ? failoverEvents(leg, next, opts) : runWithFailover(leg, next, opts);
   }
 
   stats(): EngineStats {
