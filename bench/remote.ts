@@ -95,6 +95,13 @@ async function load(concurrency: number, total: number, one: () => Promise<numbe
   return { lat, errors, tokens, seconds, cpuUs: cpu.user + cpu.system };
 }
 
+/** load(), and the server's CPU time meanwhile. */
+async function loadOn(server: ServerProcess, concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent'>> {
+  const cpu0 = server.cpuMs();
+  const res = await load(concurrency, total, one);
+  return { ...res, serverCpuMs: minus(server.cpuMs(), cpu0) };
+}
+
 /** Counts tokens (non-final chunks) in an SSE body, parsed the same way for both baselines. */
 async function countSse(body: AsyncIterable<Uint8Array>): Promise<number> {
   const p = new SseParser();
@@ -108,10 +115,8 @@ function countedByServer(server: ServerProcess, c: number, one: () => Promise<nu
   return {
     async block(n) {
       const before = await server.connections();
-      const cpu0 = server.cpuMs();
-      const res = await load(c, n, one);
-      const serverCpuMs = minus(server.cpuMs(), cpu0);
-      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors, serverCpuMs };
+      const res = await loadOn(server, c, n, one);
+      return { ...res, opened: (await server.connections()) - before, sent: res.lat.length + res.errors };
     },
     close,
     one,
@@ -129,11 +134,9 @@ function engineClient(server: ServerProcess, c: number, tokens: number, prefix =
   return {
     async block(n) {
       const m0 = engine.metrics();
-      const cpu0 = server.cpuMs();
-      const res = await load(c, n, one);
-      const serverCpuMs = minus(server.cpuMs(), cpu0);
+      const res = await loadOn(server, c, n, one);
       const m1 = engine.metrics();
-      return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests, serverCpuMs };
+      return { ...res, opened: (m1.newConnections ?? 0) - (m0.newConnections ?? 0), sent: m1.requests - m0.requests };
     },
     close: () => engine.close(),
     one,

@@ -6,14 +6,8 @@
 // the p99 of all blocks pooled moves by the size of the stall, and one client or the other gets
 // it by chance. The A and B blocks of a pair run back to back, so a drift cancels in their
 // difference, and the median over pairs is not moved by the few pairs a stall fell on.
+import { percentile } from '../src/remote/metrics.js';
 import { rng } from '../test/reference/rng.js';
-
-/** Nearest-rank percentile of unsorted values (p in [0, 1]). */
-export function quantile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
-}
 
 export interface Estimate {
   /** The statistic on the data. */
@@ -24,15 +18,15 @@ export interface Estimate {
 }
 
 /** The median of `d` with a 95% bootstrap interval (`resamples` draws, seeded: the same data gives the same interval). */
-export function medianWithCi(d: readonly number[], resamples = 4000, seed = 1): Estimate {
+export function medianWithCi(d: number[], resamples = 4000, seed = 1): Estimate {
   const r = rng(seed);
   const meds = new Array<number>(resamples);
   const pick = new Array<number>(d.length);
   for (let k = 0; k < resamples; k++) {
     for (let i = 0; i < d.length; i++) pick[i] = d[Math.floor(r() * d.length)]!;
-    meds[k] = quantile(pick, 0.5);
+    meds[k] = percentile(pick, 0.5);
   }
-  return { value: quantile(d, 0.5), lo: quantile(meds, 0.025), hi: quantile(meds, 0.975) };
+  return { value: percentile(d, 0.5), lo: percentile(meds, 0.025), hi: percentile(meds, 0.975) };
 }
 
 /**

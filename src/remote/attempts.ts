@@ -180,7 +180,7 @@ class StreamRun implements ChannelHooks, LegOwner {
   private onStart: ((done: boolean) => void) | undefined;
   private onStartFailed: ((e: unknown) => void) | undefined;
 
-  constructor(private readonly a: Attempts, private readonly leg_: LegRequest, private readonly tries: Tries) {
+  constructor(private readonly a: Attempts, private readonly req: LegRequest, private readonly tries: Tries) {
     this.out = new Channel<LegBatch>(LEG_QUEUE, this);
     this.start().catch((e: unknown) => this.out.fail(e));
   }
@@ -241,7 +241,7 @@ class StreamRun implements ChannelHooks, LegOwner {
       let live = false;
       let verdict = false;
       try {
-        const done = await streamFrom(a.cx, ep, this.leg_, tries.signal, this.out, this);
+        const done = await streamFrom(a.cx, ep, this.req, tries.signal, this.out, this);
         live = true;
         if (done) this.close(); // a whole JSON answer
         return;

@@ -16,7 +16,7 @@
 // text at the failover point may be lost (documented limitation).
 //
 // Usage adds up: prompt_tokens of the original request, completion_tokens summed over targets.
-import { FridayError, toFridayError } from '../api/errors.js';
+import { FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
 import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateEvent, GenerateRequest, Usage } from '../api/types.js';
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
@@ -118,13 +118,13 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
 
   private async firstTarget(): Promise<Handoff> {
     const { req, opts } = this;
-    if (opts.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+    throwIfAborted(opts.signal);
     const target = await this.next({ kind: req.kind, tokens: 0, error: undefined, failed: undefined });
     if (!target) throw exhausted(req.kind, undefined, 0, []);
     return { target, it: target.open(req, opts.signal)[Symbol.asyncIterator](), books: { ids: [], emitted: '', count: 0 } };
   }
 
-  loop(resume?: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
+  loop(resume: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
     return failoverLoop(this.req, this.next, this.opts, resume);
   }
 
@@ -134,19 +134,20 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
 }
 
 /**
- * The failover loop. It returns a Handoff (and ends) when it opens a target that serves the
- * request as it was asked; handoff.ts then runs that target and starts the loop again, `resume`d,
- * only if it must.
+ * The failover loop, started from a handoff that went wrong (`from`: the target, its iterator,
+ * the books, what happened). It returns a Handoff (and ends) when it opens a target that serves
+ * the request as it was asked; handoff.ts then runs that target and resumes the loop only if it
+ * must.
  */
-async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions, resume?: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
+async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions, from: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
   const { signal, tokenizer } = opts;
   const kind = req.kind;
   const stops = stopsOf(kind === 'chat' ? req.chat!.stop : req.gen!.stop);
   const maxTokens = kind === 'chat' ? req.chat!.max_tokens : req.gen!.max_tokens;
   // What was delivered so far (the handoff kept these books while it ran).
-  const ids: number[] = resume?.books.ids ?? [];
-  let emitted = resume?.books.emitted ?? '';
-  let count = resume?.books.count ?? 0;
+  const ids = from.books.ids;
+  let emitted = from.books.emitted;
+  let count = from.books.count;
   let continued = false;
   let matcher: StopMatcher | undefined;
   let decoder: StreamingDecoder | undefined;
@@ -200,7 +201,7 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
   };
 
   let handedOff = false;
-  if (!resume) opts.onStart?.();
+  let resume: Resume | undefined = from;
   try {
     for (;;) {
       let target: FailoverTarget | undefined;
@@ -330,7 +331,6 @@ function prepend(first: LegBatch | undefined, it: AsyncIterator<LegEvent | LegBa
   };
   return { [Symbol.asyncIterator]: () => iterator };
 }
-
 
 function continuation(
   req: LegRequest, ids: number[], idsKnown: boolean, promptIds: number[] | undefined, fullText: () => string,

@@ -35,14 +35,11 @@ export interface Resume extends Handoff { anomaly: Anomaly }
 
 type Loop = AsyncGenerator<LegBatch, Handoff | undefined>;
 
-/** The failover loop's maker: from the beginning, or resumed after a handoff. */
+/** Where the stream starts (its first target, handed off) and the failover loop it resumes when it must. */
 export interface LoopSource {
-  /**
-   * The common start, without the loop: the first target, opened and handed off. Undefined when
-   * the stream must start in the loop.
-   */
-  first(): Promise<Handoff> | undefined;
-  loop(resume?: Resume): Loop;
+  /** The start, without the loop: the first target, opened and handed off. */
+  first(): Promise<Handoff>;
+  loop(resume: Resume): Loop;
   /** Reports the stream's end when it ends here, in a handoff. */
   readonly onEnd?: () => void;
 }
@@ -99,15 +96,10 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     if (this.h) return this.pullTarget();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
-    const first = this.src.first();
-    if (first) {
-      return first.then((h) => {
-        this.h = h;
-        return this.left ? this.end() : this.pullTarget(); // the consumer left while the target was being opened
-      });
-    }
-    this.loop = this.src.loop();
-    return this.loopNext(this.loop);
+    return this.src.first().then((h) => {
+      this.h = h;
+      return this.left ? this.end() : this.pullTarget(); // the consumer left while the target was being opened
+    });
   }
 
   async return(): Promise<IteratorResult<T>> {
@@ -160,7 +152,7 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     return Promise.resolve().then(() => this.loopNext(loop));
   }
 
-  // The loop runs at the start and after a failover: an arrow per call there is no cost.
+  // The loop runs only after a handoff went wrong: an arrow per call there is no cost.
   private loopNext(loop: Loop): Promise<IteratorResult<T>> {
     return loop.next().then((r) => this.onLoop(r));
   }

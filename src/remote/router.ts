@@ -11,7 +11,7 @@
 // its first token is re-sent there; one that fails mid-stream (local DEVICE_LOST, a remote that
 // dies) continues there (see failover.ts). Every final event and every response carries
 // `served_by`: "local" or the endpoint's name (after a failover: the target that finished).
-import { FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
+import { FridayError, toFridayError } from '../api/errors.js';
 import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionParams, Completion, CompletionChunk, CompletionParams, Engine,
   EngineInfo, EngineStats, GenerateEvent, GenerateRequest, GenerationStream, RequestOptions,
@@ -327,7 +327,6 @@ export class RouterEngine implements Engine {
     const next = async (): Promise<FailoverTarget | undefined> => {
       if (!targets) {
         if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The engine is closed.');
-        throwIfAborted(o.signal);
         targets = await this.plan(o, reservation);
       }
       return targets[i++];
