@@ -87,6 +87,13 @@ function tokenEvent(token: number, text: string, index: number, lp: LogprobEntry
 /** Shared and never written: push() returns it when a chunk carries no token. */
 const NO_EVENTS: LegTokenEvent[] = [];
 
+/** Appends to a batch, made as an array literal of one: `[]` and push() would reserve 17 slots. */
+function add(batch: LegEvent[] | undefined, ev: LegEvent): LegEvent[] {
+  if (!batch) return [ev];
+  batch.push(ev);
+  return batch;
+}
+
 /** Turns one response's chunks into events. One decoder per HTTP response / chunk stream. */
 export class ChunkDecoder {
   private count = 0;
@@ -108,8 +115,16 @@ export class ChunkDecoder {
     return this.finish !== undefined && this.finish !== null;
   }
 
-  /** One parsed chunk. Throws on an error object or a malformed chunk. */
+  /** One parsed chunk's token events. Throws on an error object or a malformed chunk. */
   push(obj: unknown): LegTokenEvent[] {
+    return (this.pushInto(obj, undefined) as LegTokenEvent[] | undefined) ?? NO_EVENTS;
+  }
+
+  /**
+   * One parsed chunk: its token events appended to `batch` (made when undefined and there are
+   * any), so the events of one network read go into one array. Returns the batch.
+   */
+  pushInto(obj: unknown, batch: LegEvent[] | undefined): LegEvent[] | undefined {
     if (!isObj(obj)) throw protocol(this.servedBy, 'a chunk is not a JSON object');
     if (obj.error !== undefined && obj.error !== null) throw errorFromStreamEvent(obj, this.servedBy);
     if (typeof obj.model === 'string') this.model ??= obj.model;
@@ -117,12 +132,12 @@ export class ChunkDecoder {
     if (u) this.usage = u;
     if (isIds(obj.prompt_token_ids)) this.promptIds = obj.prompt_token_ids;
     if (!Array.isArray(obj.choices)) {
-      if (u) return [];
+      if (u) return batch;
       throw protocol(this.servedBy, 'a chunk has no `choices`');
     }
     let choice: Record<string, unknown> | undefined;
     for (const c of obj.choices as unknown[]) if (isObj(c) && (c.index ?? 0) === 0) { choice = c; break; }
-    if (!choice) return [];
+    if (!choice) return batch;
     if (isIds(choice.prompt_token_ids)) this.promptIds = choice.prompt_token_ids;
     let text: unknown;
     if (this.kind === 'chat') {
@@ -137,15 +152,9 @@ export class ChunkDecoder {
     if (choice.token_ids !== undefined && choice.token_ids !== null && !ids) throw protocol(this.servedBy, '`token_ids` is not an array of integers');
     const lps = logprobsOf(choice.logprobs);
     const finish = choice.finish_reason;
-    // One token per chunk is the rule: an array literal of one, not `[]` and push() (which reserves 17 slots).
-    let out: LegTokenEvent[] = NO_EVENTS;
     if (ids && ids.length > 0) {
-      if (ids.length === 1) out = [tokenEvent(ids[0]!, this.pending + text, this.count++, lps[0])];
-      else {
-        out = [];
-        const last = ids.length - 1;
-        for (let k = 0; k <= last; k++) out.push(tokenEvent(ids[k]!, k === last ? this.pending + text : '', this.count++, lps[k]));
-      }
+      const last = ids.length - 1;
+      for (let k = 0; k <= last; k++) batch = add(batch, tokenEvent(ids[k]!, k === last ? this.pending + text : '', this.count++, lps[k]));
       this.pending = '';
     } else if (ids) {
       this.pending += text; // text with no token (yet): released with the next token or at the end
@@ -153,11 +162,11 @@ export class ChunkDecoder {
       this.tail += this.pending + text;
       this.pending = '';
     } else if (text !== '') {
-      out = [tokenEvent(-1, this.pending + text, this.count++, lps[0])];
+      batch = add(batch, tokenEvent(-1, this.pending + text, this.count++, lps[0]));
       this.pending = '';
     }
     if (finish !== undefined && finish !== null) this.finish = finish;
-    return out;
+    return batch;
   }
 
   /** The final event, at [DONE] or end of body. Throws if the stream never finished. */
@@ -185,7 +194,7 @@ export class ChunkDecoder {
       ...obj,
       choices: [{ index: 0, ...(this.kind === 'chat' ? { delta: { content: text } } : { text }), token_ids: choice.token_ids, logprobs: choice.logprobs, finish_reason: null }],
     };
-    const events: LegEvent[] = this.push(chunk).slice(); // push() may return the shared empty array
+    const events = this.pushInto(chunk, undefined) ?? [];
     this.finish = choice.finish_reason ?? 'stop';
     events.push(this.final(true));
     return events;

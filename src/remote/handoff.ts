@@ -171,8 +171,13 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
       return this.back({ error });
     }
     if (r) return Promise.resolve(this.onItem(r));
-    return new Promise((resolve) => { this.resolve = resolve; });
+    return new Promise(this.wait);
   }
+
+  /** The executor of the promise a waiting pull returns: one function per stream, not one per wait. */
+  private readonly wait = (resolve: (r: IteratorResult<T> | Promise<IteratorResult<T>>) => void): void => {
+    this.resolve = resolve;
+  };
 
   /** A batch for the consumer: as it is, or (events mode) its first event, the rest kept. */
   private give(batch: LegBatch): IteratorResult<T> | Promise<IteratorResult<T>> {

@@ -59,8 +59,7 @@ export class SseLeg implements BodySink {
           continue;
         }
         if (sse.event === 'error') throw errorFromStreamEvent(tryJson(sse.data), this.dec.servedBy);
-        const evs = this.dec.push(parseJson(sse.data, this.dec.servedBy));
-        if (evs.length > 0) batch = batch ? batch.concat(evs) : evs;
+        batch = this.dec.pushInto(parseJson(sse.data, this.dec.servedBy), batch);
       }
     } catch (e) {
       failure = e;
