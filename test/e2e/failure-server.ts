@@ -16,6 +16,7 @@
 //   ping             a `: ping` comment before every token
 //   split            write every event in small pieces, across separate writes
 //   burst            the whole stream in one write (the client reads many events at once)
+//   pad=BYTES        each token event carries a `pad` string of BYTES characters (a big stream)
 //   crlf             CRLF line endings
 //   no-ids           never return token ids
 //   no-done          end without `data: [DONE]`
@@ -34,7 +35,11 @@ export interface FailureServerOptions {
   logRequests?: boolean;
 }
 
-export interface LoggedRequest { method: string; path: string; directives: string; body?: Record<string, unknown> }
+export interface LoggedRequest {
+  method: string; path: string; directives: string; body?: Record<string, unknown>;
+  /** Streams: the most bytes the response held unsent at once (its writes backed up: the client was not reading). */
+  maxBacklog?: number;
+}
 
 export interface FailureServer {
   url: string;
@@ -102,7 +107,8 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
     }
     let d = parseDirectives(dirText);
     const body = req.method === 'POST' ? await readBody(req) : undefined;
-    if (opts.logRequests !== false) requests.push({ method: req.method ?? '', path, directives: dirText, ...(body ? { body } : {}) });
+    const logged: LoggedRequest = { method: req.method ?? '', path, directives: dirText, ...(body ? { body } : {}) };
+    if (opts.logRequests !== false) requests.push(logged);
 
     if (req.method === 'GET' && path === '/health') {
       if (d.has('nohealth')) return json(res, 404, { error: { message: 'no route', type: 'invalid_request_error', code: 'not_found' } });
@@ -161,7 +167,11 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
       const nl = d.has('crlf') ? '\r\n' : '\n';
       const write = async (s: string) => {
         if (closed) return;
-        if (!d.has('split')) { res.write(s); return; }
+        if (!d.has('split')) {
+          res.write(s);
+          if (res.writableLength > (logged.maxBacklog ?? 0)) logged.maxBacklog = res.writableLength;
+          return;
+        }
         for (let i = 0; i < s.length; i += 3) { if (closed) return; res.write(s.slice(i, i + 3)); await sleep(0); }
       };
       const event = (obj: unknown) => write(`data: ${JSON.stringify(obj)}${nl}${nl}`);
@@ -173,6 +183,7 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
       const malformed = d.has('malformed') ? Number(d.get('malformed') || 0) : -1;
       const errorAt = d.has('error-event') ? Number(d.get('error-event')) : -1;
       const [gapAt, gapMs] = d.has('gap') ? d.get('gap')!.split(':').map(Number) as [number, number] : [-1, 0];
+      const pad = d.has('pad') ? 'x'.repeat(Number(d.get('pad'))) : '';
       const delay = d.has('burst') ? -1 : d.has('delay') ? Number(d.get('delay')) : opts.tokenDelayMs ?? 0;
       if (d.has('stall')) await pings(Number(d.get('stall')));
       if (chat) await event({ ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
@@ -186,9 +197,10 @@ export async function startFailureServer(opts: FailureServerOptions = {}): Promi
         if (d.has('ping')) await write(`: ping${nl}${nl}`);
         const t = tokens[i]!;
         const ids = withIds ? { token_ids: [t] } : {};
+        const extra = pad ? { ...ids, pad } : ids;
         await event(chat
-          ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tokenText(t) }, finish_reason: null, ...ids }] }
-          : { ...meta, object: 'text_completion', choices: [{ index: 0, text: tokenText(t), finish_reason: null, ...ids }] });
+          ? { ...meta, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: tokenText(t) }, finish_reason: null, ...extra }] }
+          : { ...meta, object: 'text_completion', choices: [{ index: 0, text: tokenText(t), finish_reason: null, ...extra }] });
         if (delay >= 0) await sleep(delay);
       }
       await event(chat

@@ -394,6 +394,22 @@ describe('RemoteEngine against a failure-injecting server', () => {
     await expectSettled(r);
   });
 
+  it('a paused stream is not read: the server\'s writes back up while the consumer sleeps, and every token still arrives', async () => {
+    // 32 KiB per event, 400 events (13 MB): more than loopback's socket buffers hold, so if the
+    // client kept reading into memory the server's writes would go straight out.
+    const r = engine({ endpoints: [{ url: `${s.url}/fail/pad=32768`, name: 'big' }], interTokenTimeoutMs: 500 });
+    const tokens: number[] = [];
+    for await (const ev of r.generate({ prompt: 'a', max_tokens: 400 }) as AsyncIterable<GenerateEvent>) {
+      if (!ev.done && tokens.push(ev.token) === 5) await sleep(800);
+    }
+    expect(tokens).toEqual(expectedTokens('a', 400));
+    const logged = s.requests.find((q) => q.directives === 'pad=32768')!;
+    // What the client held back stayed in the server: megabytes, not the 64 reads the queue keeps.
+    expect(logged.maxBacklog).toBeGreaterThan(2 << 20);
+    expect(r.metrics().errors).toEqual({});
+    await expectSettled(r);
+  });
+
   it('undici transport: a request queued for a socket rejects the moment it is aborted; one on the socket ends its piped body', async () => {
     const t = await createTransport({ maxConnections: () => 1, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 }, 'undici');
     const post = (signal: AbortHandle) => t.request(s.url, {
