@@ -94,6 +94,30 @@ describe('browser model cache (OPFS)', () => {
     await cache.clear();
   });
 
+  it('offline: a model cached by ETag loads from the cache when its server can\'t be reached (with a warning); a 404 does not', async (ctx) => {
+    if (!have) return ctx.skip();
+    const cache = await OpfsModelCache.open({ dir: 'friday-test-offline' });
+    await cache.clear();
+    const bytes = new Uint8Array(await (await fetch(URL_)).arrayBuffer());
+    const tokens = await run(await openSource(URL_, { cache: false }));
+    // Cached as a load would have cached it, keyed by ETag, under URLs that now fail: port 9
+    // refuses connections, and the fixture's name with a suffix is a 404.
+    const dead = 'http://127.0.0.1:9/stories260K.gguf';
+    const gone = `${URL_}.gone`;
+    for (const url of [dead, gone]) {
+      const w = (await cache.put({ url, etag: '"v1"' }, bytes.length, () => {}))!;
+      await w.write(bytes);
+      await w.commit();
+    }
+    const warnings: string[] = [];
+    const stale = await openSource(dead, { cache, onWarning: (w) => warnings.push(w) });
+    expect((stale as { fromCache?: boolean }).fromCache).toBe(true);
+    expect(warnings.join('\n')).toMatch(/could not be checked with its server .*loading the copy cached on \d{4}-/);
+    expect(await run(stale)).toEqual(tokens);
+    await expect(openSource(gone, { cache, onWarning: () => {} })).rejects.toMatchObject({ code: 'IO_ERROR', details: { status: 404 } });
+    await cache.clear();
+  });
+
   it('an aborted second write of a cached model leaves the cached copy intact', async () => {
     const cache = await OpfsModelCache.open({ dir: 'friday-test-rewrite' });
     await cache.clear();

@@ -17,7 +17,9 @@
 // - Both are per-origin and evictable; OPFS also works in workers, where the engine may run.
 //
 // Keys: URL + sha256 when the caller gives one (then a cached model loads offline), else URL +
-// the server's ETag, else URL + size. Hits and misses are counted in `stats`.
+// the server's ETag, else URL + size. Hits and misses are counted in `stats`. Without a sha256
+// the server is asked which version is current; when it can't answer (unreachable, 5xx), the
+// newest cached copy of the URL loads instead, with a warning (HTTP's stale-if-error).
 import type { ByteSource } from '../source/types.js';
 
 export interface ModelCacheKey {
@@ -66,7 +68,7 @@ export interface ModelCache {
   clear(): Promise<void>;
 }
 
-export { OpfsModelCache, CachedBlobSource, keyVersion, type OpfsCacheOptions } from './opfs.js';
+export { OpfsModelCache, CachedBlobSource, keyVersion, entryKey, type OpfsCacheOptions } from './opfs.js';
 export { CachingSource } from './caching-source.js';
 
 let shared: Promise<ModelCache | undefined> | undefined;

@@ -24,6 +24,15 @@ export function keyVersion(k: ModelCacheKey): string {
   return `size:${k.size ?? 'unknown'}`;
 }
 
+/** The key of a listed entry (keyVersion's inverse). */
+export function entryKey(m: Pick<CachedModel, 'url' | 'version'>): ModelCacheKey {
+  const colon = m.version.indexOf(':');
+  const kind = m.version.slice(0, colon), value = m.version.slice(colon + 1);
+  if (kind === 'sha256') return { url: m.url, sha256: value };
+  if (kind === 'etag') return { url: m.url, etag: value };
+  return { url: m.url, size: value === 'unknown' ? undefined : Number(value) };
+}
+
 function entryId(k: ModelCacheKey): string {
   const h = new Sha256();
   h.update(new TextEncoder().encode(`${k.url}\n${keyVersion(k)}`));

@@ -2,7 +2,7 @@
 // split model) into one ByteSource. URLs go through the browser model cache when there is one.
 import { FridayError } from '../../api/errors.js';
 import { isNodeLike } from '../../platform/env.js';
-import type { ModelCache } from '../cache/index.js';
+import type { CachedModel, ModelCache } from '../cache/index.js';
 import { BlobSource } from './blob.js';
 import { BytesSource } from './bytes.js';
 import { SplitSource, splitPartNames, splitPartNamesInUrl } from './split.js';
@@ -92,7 +92,17 @@ async function openUrl(url: string, spec: Omit<ModelUrl, 'url'>, opts: OpenOptio
     const hit = await cache.get({ url, sha256: spec.sha256 });
     if (hit) return hit;
   }
-  const src: UrlSource = await UrlSource.open(url, urlOpts);
+  // Copies of this URL already cached: one may stand in if the server can't be asked (offline).
+  const copies = (await cache.list().catch(() => [])).filter((m) => m.url === url).sort((a, b) => b.storedAt - a.storedAt);
+  let src: UrlSource;
+  try {
+    src = await UrlSource.open(url, copies.length > 0 ? { ...urlOpts, probeRetries: 1 } : urlOpts);
+  } catch (e) {
+    const stale = canStandIn(e) ? await firstCached(cache, copies) : undefined;
+    if (!stale) throw e;
+    warn(`${url} could not be checked with its server (${(e as Error).message}); loading the copy cached on ${new Date(stale.storedAt).toISOString()}, which may be out of date.`);
+    return stale.src;
+  }
   const key = { url, sha256: spec.sha256, etag: src.etag, size: src.size };
   if (!spec.sha256) {
     const hit = await cache.get(key);
@@ -103,4 +113,21 @@ async function openUrl(url: string, spec: Omit<ModelUrl, 'url'>, opts: OpenOptio
   }
   const { CachingSource } = await import('../cache/caching-source.js');
   return new CachingSource(src, cache, key, warn);
+}
+
+/** The server could not say which version is current (unreachable, 5xx, 429): not an abort, a 404 or a bad file. */
+function canStandIn(e: unknown): boolean {
+  if (!(e instanceof FridayError) || e.code !== 'IO_ERROR') return false;
+  const status = e.details?.status as number | undefined;
+  return e.details?.unreachable === true || (status !== undefined && (status >= 500 || status === 429));
+}
+
+/** The newest of `copies` that still opens. */
+async function firstCached(cache: ModelCache, copies: CachedModel[]): Promise<{ src: ByteSource; storedAt: number } | undefined> {
+  const { entryKey } = await import('../cache/index.js');
+  for (const c of copies) {
+    const src = await cache.get(entryKey(c)).catch(() => undefined);
+    if (src) return { src, storedAt: c.storedAt };
+  }
+  return undefined;
 }

@@ -19,6 +19,8 @@ export interface UrlSourceOptions {
   headers?: Record<string, string>;
   /** Consecutive failed attempts (drops, 5xx) tolerated per request. Default 5. */
   retries?: number;
+  /** The same for the first request, which finds the size (default: `retries`): few when a cached copy can stand in. */
+  probeRetries?: number;
   /** First back-off delay, doubled per failed attempt. Default 250 ms. */
   retryDelayMs?: number;
   /** A request that sends nothing for this long is dropped and resumed (a stalled connection). Default 30 s. */
@@ -112,7 +114,7 @@ export class UrlSource implements ByteSource {
 
   static async open(url: string, opts: UrlSourceOptions = {}): Promise<UrlSource> {
     // The probe: a Range request for the first MiB, retried whole if it fails or drops.
-    const { res, body, head, size } = await withRetries(url, opts, opts.signal, async () => {
+    const { res, body, head, size } = await withRetries(url, { ...opts, retries: opts.probeRetries ?? opts.retries }, opts.signal, async () => {
       const req = await request(url, opts, { range: `bytes=0-${PROBE_BYTES - 1}` }, opts.signal);
       const res = req.res;
       if (res.status === 416) throw new FridayError('IO_ERROR', `${url} is empty (HTTP 416 for its first byte); it is not a model.`, { url });
@@ -285,7 +287,7 @@ async function withRetries<T>(url: string, opts: UrlSourceOptions, signal: Abort
     } catch (e) {
       const transient = e instanceof TypeError || e instanceof Transient || (e instanceof FridayError && (e.details?.status as number) >= 500);
       if (signal?.aborted || !transient || failures > (opts.retries ?? 5)) {
-        throw abortAware(e, signal, () => new FridayError('IO_ERROR', `Cannot reach ${url}: ${(e as Error).message}. Check the URL and the connection.`, { url }));
+        throw abortAware(e, signal, () => new FridayError('IO_ERROR', `Cannot reach ${url}: ${(e as Error).message}. Check the URL and the connection.`, { url, unreachable: true }));
       }
       await sleep((opts.retryDelayMs ?? 250) * 2 ** (failures - 1), signal);
     }
