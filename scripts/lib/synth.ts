@@ -5,6 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { GGMLType, tensorByteSize } from '../../src/model/dtypes.js';
 import { encodeGGUFHeader, type WriterValue } from '../../src/model/gguf/writer.js';
+import { f32ToF16 } from '../train/quant.js';
 import { buildVocab, vocabMetadata } from './vocab.js';
 
 export type SynthDtype = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
@@ -116,19 +117,6 @@ function prng(seed: number): () => number {
 }
 const step = (x: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; return x >>> 0; };
 
-const f32 = new Float32Array(1), f32bits = new Uint32Array(f32.buffer);
-
-/** f32 -> f16 bits, round to nearest even (values here are small and finite). */
-export function f16bits(v: number): number {
-  f32[0] = v;
-  const u = f32bits[0]!;
-  const sign = (u >>> 16) & 0x8000, exp = ((u >>> 23) & 0xff) - 127 + 15, man = u & 0x7fffff;
-  if (exp <= 0) return sign | (exp < -10 ? 0 : Math.round((man | 0x800000) / 2 ** (14 - exp)));
-  if (exp >= 31) return sign | 0x7c00;
-  const half = (exp << 10) | (man >>> 13), rest = man & 0x1fff;
-  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && (half & 1)) ? 1 : 0));
-}
-
 /** A random int8 quant in [-127, 127] from the low byte of x (-128 is not a Q8_0 value). */
 const q8 = (x: number) => ((x & 0xff) === 0x80 ? 0x81 : x & 0xff);
 
@@ -150,7 +138,7 @@ function fill(out: Uint8Array, n: number, type: number, sd: number, rand: () => 
   }
   const q8type = type === GGMLType.Q8_0;
   const bs = q8type ? 34 : 18;
-  const d = f16bits(q8type ? a / 127 : a / 8); // Q8_0: quants in [-127, 127]; Q4_0: nibbles 0..15 stand for -8..7
+  const d = f32ToF16(q8type ? a / 127 : a / 8); // Q8_0: quants in [-127, 127]; Q4_0: nibbles 0..15 stand for -8..7
   for (let o = 0; o < (n / 32) * bs; o += bs) {
     out[o] = d & 0xff;
     out[o + 1] = d >>> 8;
@@ -192,7 +180,7 @@ export async function writeSyntheticModel(out: string, spec: SynthSpec): Promise
   const tensors = synthTensors(r);
   const groups = partition(tensors, r.split);
   const files = partNames(out, r.split);
-  const f16Table = Uint16Array.from({ length: 1024 }, (_, i) => f16bits(((i + 0.5) / 1024) * 2 - 1)); // scaled per tensor below
+  const f16Table = Uint16Array.from({ length: 1024 }, (_, i) => f32ToF16(((i + 0.5) / 1024) * 2 - 1)); // scaled per tensor below
   let bytes = 0, index = 0;
   for (let p = 0; p < groups.length; p++) {
     const meta: Record<string, WriterValue> = p === 0 ? metadata(r) : {};
@@ -225,7 +213,7 @@ async function writePart(path: string, meta: Record<string, WriterValue>, tensor
         continue;
       }
       const sd = t.name === 'token_embd.weight' ? 1 : 1 / Math.sqrt(t.dims[0]!);
-      const table = t.type === GGMLType.F16 ? Uint16Array.from(f16Unit, (h) => f16bits(halfToFloat(h) * sd * Math.sqrt(3))) : f16Unit;
+      const table = t.type === GGMLType.F16 ? Uint16Array.from(f16Unit, (h) => f32ToF16(halfToFloat(h) * sd * Math.sqrt(3))) : f16Unit;
       for (let done = 0; done < n; done += CHUNK_ELEMS) {
         const m = Math.min(CHUNK_ELEMS, n - done);
         const len = fill(buf, m, t.type, sd, rand, table);

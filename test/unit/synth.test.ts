@@ -11,7 +11,7 @@ import { BytesSource } from '../../src/model/source/bytes.js';
 import { openSource } from '../../src/model/source/open.js';
 import { readModelHeader } from '../../src/model/source/split.js';
 import { createTokenizer } from '../../src/tokenizer/index.js';
-import { f16bits, layersFor, synthWeightBytes, writeSyntheticModel, type SynthDtype } from '../../scripts/lib/synth.js';
+import { layersFor, synthWeightBytes, writeSyntheticModel, type SynthDtype } from '../../scripts/lib/synth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'friday-synth-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,13 +62,10 @@ describe('synthetic models', () => {
     expect(readLlamaConfig(merged)).toEqual(readLlamaConfig(whole));
   });
 
-  it('sizes models by layer count and converts f16 exactly', () => {
+  it('sizes models by layer count', () => {
     const base = { dim: 1024, dtype: 'F32', seed: 0 } as const;
     const layers = layersFor(256 * 2 ** 20, base);
     expect(synthWeightBytes({ ...base, layers })).toBeGreaterThanOrEqual(256 * 2 ** 20);
     expect(synthWeightBytes({ ...base, layers: layers - 1 })).toBeLessThan(256 * 2 ** 20);
-    expect([1, -2, 0.5, 65504, 2 ** -24, 0].map(f16bits)).toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x0000]);
-    expect(f16bits(1 + 2 ** -11)).toBe(0x3c00); // ties to even
-    expect(f16bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
   });
 });
