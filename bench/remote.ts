@@ -16,6 +16,7 @@
 // not src/ through tsx: tsx's transform wraps every function it creates in a naming helper, which
 // made the RemoteEngine's per-request closures cost about twice as much CPU over undici as the
 // built code does (measured here: +70 against +33 µs per request at concurrency 256).
+import { PerformanceObserver } from 'node:perf_hooks';
 import { ServerProcess, minus, pin } from './fork-server.js';
 import { pairedDifference, type Estimate } from './stats.js';
 
@@ -54,6 +55,8 @@ interface RunResult {
   tokens_per_s: number;
   /** This process's CPU time per request (the server runs in another process): the client's cost. */
   client_cpu_us_per_request: number;
+  /** Of which GC pauses (young and old generation), per request. */
+  client_gc_us_per_request: number;
   /**
    * Share of the wall time each process spent on a CPU. Near 1 for the server means the server,
    * not the client, limits the run (both have a core each here).
@@ -66,7 +69,15 @@ interface RunResult {
   new_connections: number;
 }
 
-interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; opened: number; sent: number; serverCpuMs: number | undefined }
+interface Sample { lat: number[]; errors: number; tokens: number; seconds: number; cpuUs: number; gcUs: number; opened: number; sent: number; serverCpuMs: number | undefined }
+
+/** GC pause time in this process so far (ms), from the `gc` performance entries. */
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+}).observe({ entryTypes: ['gc'] });
+/** The observer is called a task after the GC: let it run. */
+const gcSettled = () => new Promise((res) => setTimeout(res, 0));
 
 /** One client at one concurrency: `block(n)` runs n requests from `c` loops and counts the connections it opened. */
 interface Client { block(n: number): Promise<Sample>; close(): Promise<void>; one(): Promise<number> }
@@ -75,6 +86,8 @@ interface Client { block(n: number): Promise<Sample>; close(): Promise<void>; on
 async function load(concurrency: number, total: number, one: () => Promise<number>): Promise<Omit<Sample, 'opened' | 'sent' | 'serverCpuMs'>> {
   const lat: number[] = [];
   let issued = 0, errors = 0, tokens = 0;
+  await gcSettled();
+  const gc0 = gcMs;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -92,7 +105,8 @@ async function load(concurrency: number, total: number, one: () => Promise<numbe
   }));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  return { lat, errors, tokens, seconds, cpuUs: cpu.user + cpu.system };
+  await gcSettled();
+  return { lat, errors, tokens, seconds, cpuUs: cpu.user + cpu.system, gcUs: (gcMs - gc0) * 1000 };
 }
 
 /** load(), and the server's CPU time meanwhile. */
@@ -198,6 +212,7 @@ function summarize(client: ClientName, concurrency: number, samples: Sample[]): 
     client, concurrency, blocks: samples.length, requests: lat.length, errors: samples.reduce((a, s) => a + s.errors, 0), seconds: r2(seconds),
     requests_per_s: r2(lat.length / seconds), tokens_per_s: r2(samples.reduce((a, s) => a + s.tokens, 0) / seconds),
     client_cpu_us_per_request: Math.round(samples.reduce((a, s) => a + s.cpuUs, 0) / Math.max(1, lat.length)),
+    client_gc_us_per_request: r2(samples.reduce((a, s) => a + s.gcUs, 0) / Math.max(1, lat.length)),
     client_busy: r2(samples.reduce((a, s) => a + s.cpuUs, 0) / 1e6 / seconds), server_busy: serverMs === undefined ? undefined : r2(serverMs / 1000 / seconds),
     latency_ms: { p50: r2(percentile(lat, 0.5)), p99: r2(percentile(lat, 0.99)), max: r2(Math.max(0, ...lat)) },
     connection_reuse: r4(sent ? 1 - opened / sent : 0), new_connections: opened,
@@ -205,7 +220,7 @@ function summarize(client: ClientName, concurrency: number, samples: Sample[]): 
 }
 
 function line(r: RunResult): string {
-  return `${r.client.padEnd(40)} c=${String(r.concurrency).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req  busy client ${r.client_busy} server ${r.server_busy ?? '?'}  errors ${r.errors}`;
+  return `${r.client.padEnd(40)} c=${String(r.concurrency).padStart(3)}  ${String(r.requests).padStart(5)} req  ${r.requests_per_s.toFixed(0).padStart(6)} req/s  p50 ${r.latency_ms.p50.toFixed(2).padStart(7)} ms  p99 ${r.latency_ms.p99.toFixed(2).padStart(7)} ms  reuse ${r.connection_reuse.toFixed(3)}  cpu ${r.client_cpu_us_per_request} µs/req (gc ${r.client_gc_us_per_request})  busy client ${r.client_busy} server ${r.server_busy ?? '?'}  errors ${r.errors}`;
 }
 
 /** The A/B at one concurrency: engine and undici blocks interleaved ABBA. */
@@ -274,7 +289,7 @@ interface Overhead {
   /** Pooled A/A: undici's even blocks minus its odd ones. */
   aa_p99_ms: number;
   /** Paired blocks (bench/stats.ts): the median of per-pair differences, with a 95% bootstrap interval. */
-  paired: { pairs: number; p99_ms: Estimate; p50_ms: Estimate; cpu_us: Estimate; aa_p99_ms: Estimate };
+  paired: { pairs: number; p99_ms: Estimate; p50_ms: Estimate; cpu_us: Estimate; gc_us: Estimate; aa_p99_ms: Estimate };
   /** The interval's upper end for the p99 difference is at most 1 ms. */
   p99_within_1ms_shown: boolean;
 }
@@ -293,6 +308,7 @@ function overheadAt(c: number, e: Sample[], u: Sample[], re: RunResult, ru: RunR
     p99_ms: roundEst(pairedDifference(e, u, p99), r2),
     p50_ms: roundEst(pairedDifference(e, u, p50), r2),
     cpu_us: roundEst(pairedDifference(e, u, cpu), Math.round),
+    gc_us: roundEst(pairedDifference(e, u, (s) => s.gcUs / Math.max(1, s.lat.length)), r2),
     // u[2k] and u[2k+1] ran back to back (ABBA): the same pairing, with nothing between them but noise.
     aa_p99_ms: roundEst(pairedDifference(even, odd, p99), r2),
   };
@@ -327,7 +343,7 @@ export async function benchRemote(opts: RemoteBenchOptions = {}) {
       overhead.push(overheadAt(c, e, u, re, ru));
       const o = overhead.at(-1)!;
       console.log(`  RemoteEngine over undici at c=${c}, pooled: p50 ${o.p50_ms} ms, p99 ${o.p99_ms} ms, client CPU ${o.client_cpu_us_per_request} µs/request (pooled A/A p99: ${o.aa_p99_ms} ms)`);
-      console.log(`  paired blocks (median, 95% CI): p99 ${fmt(o.paired.p99_ms)} ms, p50 ${fmt(o.paired.p50_ms)} ms, CPU ${fmt(o.paired.cpu_us)} µs/request; A/A p99 ${fmt(o.paired.aa_p99_ms)} ms; p99 within 1 ms shown: ${o.p99_within_1ms_shown}`);
+      console.log(`  paired blocks (median, 95% CI): p99 ${fmt(o.paired.p99_ms)} ms, p50 ${fmt(o.paired.p50_ms)} ms, CPU ${fmt(o.paired.cpu_us)} µs/request, of it GC ${fmt(o.paired.gc_us)}; A/A p99 ${fmt(o.paired.aa_p99_ms)} ms; p99 within 1 ms shown: ${o.p99_within_1ms_shown}`);
     }
     // The failure server, for its gap directive (streams that stall halfway).
     const stalling = await ServerProcess.start('remote-server.ts');

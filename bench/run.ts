@@ -22,6 +22,9 @@ const result = await run();
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const out = resolve(import.meta.dirname, 'results', `${name}.json`);
 mkdirSync(resolve(import.meta.dirname, 'results'), { recursive: true });
-writeFileSync(out, JSON.stringify({ suite: name, started, command: `npm run bench -- ${name}`, machine, result }, null, 2) + '\n');
+// Node/V8 flags beyond npm run bench's own (a diagnostic run) are part of the command.
+const flags = process.execArgv.filter((f) => f !== '--expose-gc' && f !== '--import' && f !== 'tsx');
+const command = flags.length ? `npm run build:node && node --expose-gc ${flags.join(' ')} --import tsx bench/run.ts ${name}` : `npm run bench -- ${name}`;
+writeFileSync(out, JSON.stringify({ suite: name, started, command, machine, result }, null, 2) + '\n');
 console.log(`wrote ${out}`);
 process.exit(0);
