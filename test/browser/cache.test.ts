@@ -115,6 +115,9 @@ describe('browser model cache (OPFS)', () => {
     expect(warnings.join('\n')).toMatch(/could not be checked with its server .*loading the copy cached on \d{4}-/);
     expect(await run(stale)).toEqual(tokens);
     await expect(openSource(gone, { cache, onWarning: () => {} })).rejects.toMatchObject({ code: 'IO_ERROR', details: { status: 404 } });
+    // A split model whose server answers for one part and not the other: the stale part may be
+    // another version, so the load fails rather than mix them.
+    await expect(openSource([URL_, dead], { cache, onWarning: () => {} })).rejects.toMatchObject({ code: 'IO_ERROR', details: { stale: [dead] } });
     await cache.clear();
   });
 

@@ -74,12 +74,22 @@ async function openParts(inputs: readonly ModelInput[], opts: OpenOptions): Prom
   if (inputs.length === 1) return openOne(inputs[0]!, opts, false);
   const opened = await Promise.allSettled(inputs.map((p) => openOne(p, opts, false)));
   const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    await Promise.all(opened.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-    throw failed.reason;
+  const parts = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  // Stale copies stand in for all the parts or for none: a part checked with the server next to
+  // one that could not be may be another version of the model, and would load as garbage.
+  const stale = parts.filter((p) => staleCopies.has(p));
+  const mixed = !failed && stale.length > 0 && stale.length < parts.length
+    ? new FridayError('IO_ERROR', `The server answered for some parts of this split model but not for ${stale.map((p) => p.name).join(', ')}, whose cached copies may be of another version. Try again when it answers for every part.`, { stale: stale.map((p) => p.name) })
+    : undefined;
+  if (failed || mixed) {
+    await Promise.all(parts.map((p) => p.close()));
+    throw failed ? failed.reason : mixed;
   }
-  return new SplitSource(opened.map((r) => (r as PromiseFulfilledResult<ByteSource>).value));
+  return new SplitSource(parts);
 }
+
+/** Cached copies opened because their server could not be asked (see openUrl). */
+const staleCopies = new WeakSet<ByteSource>();
 
 async function openUrl(url: string, spec: Omit<ModelUrl, 'url'>, opts: OpenOptions): Promise<ByteSource> {
   const warn = opts.onWarning ?? ((m: string) => console.warn(`friday: ${m}`));
@@ -101,6 +111,7 @@ async function openUrl(url: string, spec: Omit<ModelUrl, 'url'>, opts: OpenOptio
     const stale = canStandIn(e) ? await firstCached(cache, copies) : undefined;
     if (!stale) throw e;
     warn(`${url} could not be checked with its server (${(e as Error).message}); loading the copy cached on ${new Date(stale.storedAt).toISOString()}, which may be out of date.`);
+    staleCopies.add(stale.src);
     return stale.src;
   }
   const key = { url, sha256: spec.sha256, etag: src.etag, size: src.size };
