@@ -1,9 +1,10 @@
 // Remote-engine HTTP overhead on loopback (a measurement, not a test): streamed requests per second
 // and p50/p99 latency (request start to final event) at several concurrencies, against a server
 // streaming canned tokens (bench/sse-server.ts, built to cost less CPU than the client) in its own
-// process, so the client is what gets measured; each client's line says how busy both were. Three clients: Friday's RemoteEngine; undici's Pool used directly with the same
-// SSE parsing (the baseline the goal is stated against); plain fetch() with keep-alive off
-// (`connection: close`, one new TCP connection per request).
+// process, so the client is what gets measured; each client's line says how busy both were.
+// Three clients: Friday's RemoteEngine; undici's Pool used directly with the same SSE parsing (the
+// baseline the goal is stated against); plain fetch() with keep-alive off (`connection: close`,
+// one new TCP connection per request).
 //
 // This machine is a shared 2-core VM whose speed drifts by tens of percent within minutes, so the
 // RemoteEngine and the undici baseline are measured as an interleaved A/B: both clients are set up
@@ -303,12 +304,13 @@ function overheadAt(c: number, e: Sample[], u: Sample[], re: RunResult, ru: RunR
   const p99 = (s: Sample) => percentile(s.lat, 0.99);
   const p50 = (s: Sample) => percentile(s.lat, 0.5);
   const cpu = (s: Sample) => s.cpuUs / Math.max(1, s.lat.length);
+  const gc = (s: Sample) => s.gcUs / Math.max(1, s.lat.length);
   const paired = {
     pairs: Math.min(e.length, u.length),
     p99_ms: roundEst(pairedDifference(e, u, p99), r2),
     p50_ms: roundEst(pairedDifference(e, u, p50), r2),
     cpu_us: roundEst(pairedDifference(e, u, cpu), Math.round),
-    gc_us: roundEst(pairedDifference(e, u, (s) => s.gcUs / Math.max(1, s.lat.length)), r2),
+    gc_us: roundEst(pairedDifference(e, u, gc), r2),
     // u[2k] and u[2k+1] ran back to back (ABBA): the same pairing, with nothing between them but noise.
     aa_p99_ms: roundEst(pairedDifference(even, odd, p99), r2),
   };

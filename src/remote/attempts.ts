@@ -29,7 +29,7 @@ const counted = (ep: Endpoint): Endpoint => {
   return ep;
 };
 
-const callerAbort = () => new FridayError('ABORTED', 'The request was aborted by the caller.');
+const callerAbort = (cause?: unknown) => new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, cause === undefined ? undefined : { cause });
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -68,8 +68,7 @@ export class Attempts {
   ): Promise<T> {
     const tries = new Tries(false, NO_NAMES, signal);
     for (;;) {
-      const got = this.acquire(tries);
-      const ep = got instanceof Promise ? await got : got;
+      const ep = await this.acquire(tries);
       const t0 = performance.now();
       let first = true;
       let verdict = false;
@@ -120,7 +119,7 @@ export class Attempts {
     if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
       ep.breaker.onNeutral();
       this.count(ep, 'aborted');
-      return err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
+      return err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : callerAbort(err);
     }
     const kind = kindOf(err) ?? 'other';
     this.count(ep, kind);

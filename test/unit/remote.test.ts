@@ -452,7 +452,7 @@ describe('runWithFailover over queue targets (read by pull, no promise per batch
     const lp = { token: 'x', logprob: -1, bytes: [120], top_logprobs: [] };
     const withLp: FailoverTarget = {
       name: 'l', canContinue: () => true,
-      async *open(req) { for await (const ev of fakeEvents('l', req, {})) yield ev.done ? ev : [{ ...ev, lp }, { ...ev, index: ev.index + 100 }].slice(0, 1); },
+      async *open(req) { for await (const ev of fakeEvents('l', req, {})) yield ev.done ? ev : [{ ...ev, lp }]; },
     };
     const events: GenerateEvent[] = [];
     for await (const ev of failoverEvents(gen(4), list(queued(withLp)))) events.push(ev);
