@@ -62,7 +62,22 @@ export function toFridayError(e: unknown, fallback: FridayErrorCode = 'INTERNAL'
   return new FridayError(fallback, message, undefined, { cause: e });
 }
 
+/** The ABORTED error for a caller's signal that fired: "The request was aborted by the caller." */
+export function abortedError(what: 'request' | 'load' | 'operation' = 'request', cause?: unknown): FridayError {
+  return new FridayError('ABORTED', `The ${what} was aborted by the caller.`, undefined, cause === undefined ? undefined : { cause });
+}
+
 /** Throws ABORTED if the signal has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new FridayError('ABORTED', 'The operation was aborted by the caller.');
+export function throwIfAborted(signal: AbortSignal | undefined, what: 'request' | 'load' | 'operation' = 'operation'): void {
+  if (signal?.aborted) throw abortedError(what);
+}
+
+/** Waits `ms` (a retry's back-off); rejects with ABORTED at once if `signal` has fired or fires meanwhile. */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined, what: 'request' | 'load' = 'request'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(what));
+    const onAbort = () => { clearTimeout(t); reject(abortedError(what)); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.max(0, ms));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

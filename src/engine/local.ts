@@ -1,7 +1,7 @@
 // The local engine: continuous batching on one GPU. Each loop turn is one scheduler step:
 // plan = schedule(); one forward pass (one submit) over every scheduled row; sample on the GPU;
 // events = update(plan, sampled); route events to the per-request streams.
-import { FridayError, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, toFridayError } from '../api/errors.js';
 import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerationStream, RequestOptions } from '../api/types.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerEvent, StepPlan } from '../scheduler/types.js';
@@ -76,7 +76,7 @@ export class LocalEngine implements Engine {
     const state = this.admit(id, req);
     const signal = options.signal;
     if (state && signal) {
-      const onAbort = () => this.abort(id, new FridayError('ABORTED', 'The request was aborted by the caller.'));
+      const onAbort = () => this.abort(id, abortedError());
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     }

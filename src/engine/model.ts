@@ -6,7 +6,7 @@
 // → one warm-up step. Abort it at any point with `signal`: everything created so far is destroyed
 // and the promise rejects with ABORTED. Buffers made by a pipeline compile still in flight are
 // destroyed as soon as it settles (compiles can't be cancelled); they never outlive the load.
-import { FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
 import { GpuContext } from '../gpu/context.js';
 import { PipelineCache } from '../gpu/pipelines.js';
 import { readLlamaConfig, type LlamaConfig } from '../model/config.js';
@@ -118,7 +118,7 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promis
   p.catch(() => {}); // if we give up on it, its failure is expected and not worth an unhandled rejection
   throwIfAborted(signal);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new FridayError('ABORTED', 'The load was aborted by the caller.'));
+    const onAbort = () => reject(abortedError('load'));
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
@@ -202,7 +202,7 @@ export class LoadedModel {
       return model;
     } catch (e) {
       await res.release();
-      if (signal?.aborted) throw new FridayError('ABORTED', 'The load was aborted by the caller.', undefined, { cause: e });
+      if (signal?.aborted) throw abortedError('load', e);
       throw e instanceof FridayError ? e : new FridayError('INTERNAL', `Model load failed: ${toFridayError(e).message}`, undefined, { cause: e });
     }
   }

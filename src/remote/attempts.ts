@@ -7,7 +7,7 @@
 // in an async function for the stream's whole life, so a stream in flight keeps a handful of
 // objects, not a suspended frame and its promises (hundreds of streams are copied by every
 // young-generation GC).
-import { FridayError, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, sleepUnlessAborted, toFridayError } from '../api/errors.js';
 import { Channel, type ChannelHooks } from '../stream/channel.js';
 import type { LegBatch } from './chunks.js';
 import type { EndpointPicker, SlotRequest } from './dispatch.js';
@@ -28,17 +28,6 @@ const counted = (ep: Endpoint): Endpoint => {
   ep.counters.requests++;
   return ep;
 };
-
-const callerAbort = (cause?: unknown) => new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, cause === undefined ? undefined : { cause });
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(callerAbort());
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.max(0, ms));
-    const onAbort = () => { clearTimeout(t); reject(callerAbort()); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** One request's retry state (and what the endpoint picker asks). Its sets are made on the first retry only: most requests never need them. */
 class Tries implements SlotRequest {
@@ -119,7 +108,7 @@ export class Attempts {
     if (signal?.aborted || err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED') {
       ep.breaker.onNeutral();
       this.count(ep, 'aborted');
-      return err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : callerAbort(err);
+      return err.code === 'ABORTED' || err.code === 'ENGINE_CLOSED' ? err : abortedError('request', err);
     }
     const kind = kindOf(err) ?? 'other';
     this.count(ep, kind);
@@ -152,7 +141,7 @@ export class Attempts {
     const untried = this.endpoints.some((x) => !t.exclude.has(x.name) && !t.tried.has(x.name) && !t.broken.has(x.name) && (!t.needContinue || x.continueAssistant) && x.breaker.canPass());
     if (!untried && kind !== 'backpressure') {
       const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (t.attempt - 1));
-      await sleep(cap / 2 + Math.random() * (cap / 2), t.signal);
+      await sleepUnlessAborted(cap / 2 + Math.random() * (cap / 2), t.signal);
     }
   }
 

@@ -1,7 +1,7 @@
 // Endpoint choice for the remote engine: among the endpoints a request may use, the healthy ones
 // with a closed circuit, capacity and no Retry-After block, by smooth weighted round-robin; if all
 // are busy or blocked, the request waits (bounded queue) for a slot or for the block to pass.
-import { FridayError } from '../api/errors.js';
+import { abortedError, FridayError } from '../api/errors.js';
 import type { Endpoint } from './endpoint.js';
 import { remoteError } from './errors.js';
 
@@ -65,7 +65,7 @@ export class EndpointPicker {
   /** An endpoint with its slot taken, or how long to wait (ms) before trying again; throws when waiting cannot help. */
   private tryAcquire(a: SlotRequest): Endpoint | number {
     for (;;) {
-      if (a.signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+      if (a.signal?.aborted) throw abortedError();
       if (this.isClosed()) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
       const now = Date.now();
       let best: number = NOT_CANDIDATE;
@@ -118,7 +118,7 @@ export class EndpointPicker {
         signal?.removeEventListener('abort', onAbort);
         resolve();
       };
-      const onAbort = () => { done(); reject(new FridayError('ABORTED', 'The request was aborted by the caller.')); };
+      const onAbort = () => { done(); reject(abortedError()); };
       const t = setTimeout(done, Math.max(1, ms));
       this.waiters.add(done);
       signal?.addEventListener('abort', onAbort, { once: true });

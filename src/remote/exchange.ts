@@ -6,7 +6,7 @@
 // timer per exchange: a stream moves its deadline on every network read, and even one setTimeout
 // and clearTimeout per request is a measurable share of a streamed request's client CPU. The check
 // runs every tenth of the shortest timeout (5 ms to 1 s), so a timeout fires up to that much late.
-import { FridayError } from '../api/errors.js';
+import { abortedError, FridayError } from '../api/errors.js';
 import { AbortHandle } from './abort.js';
 import type { Endpoint } from './endpoint.js';
 import { errorFromResponse, networkError, parseRetryAfter, remoteError } from './errors.js';
@@ -68,7 +68,7 @@ export class Exchange {
 
   constructor(private readonly ep: Endpoint, private readonly outer: AbortSignal | undefined, private readonly owner: Exchanges) {
     if (outer) {
-      this.onOuter = () => this.abortWith(new FridayError('ABORTED', 'The request was aborted by the caller.'));
+      this.onOuter = () => this.abortWith(abortedError());
       if (outer.aborted) this.onOuter();
       else outer.addEventListener('abort', this.onOuter, { once: true });
     }

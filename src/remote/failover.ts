@@ -16,7 +16,7 @@
 // text at the failover point may be lost (documented limitation).
 //
 // Usage adds up: prompt_tokens of the original request, completion_tokens summed over targets.
-import { FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
 import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateEvent, GenerateRequest, Usage } from '../api/types.js';
 import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
@@ -212,7 +212,7 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
         ({ target, it, anomaly } = resume);
         resume = undefined;
       } else {
-        if (signal?.aborted) throw new FridayError('ABORTED', 'The request was aborted by the caller.');
+        if (signal?.aborted) throw abortedError();
         target = await next({ kind, tokens: count, error: lastErr, failed });
         if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
         let legReq: LegRequest = req;
@@ -305,7 +305,7 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
         throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
       } catch (e) {
         const err = toFridayError(e);
-        if (signal?.aborted) throw err.code === 'ABORTED' ? err : new FridayError('ABORTED', 'The request was aborted by the caller.', undefined, { cause: err });
+        if (signal?.aborted) throw err.code === 'ABORTED' ? err : abortedError('request', err);
         if (!shouldFailOver(err)) throw err;
         lastErr = err;
         failed = target;

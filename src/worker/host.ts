@@ -1,7 +1,7 @@
 // The worker side of the protocol: owns one Engine and serves WorkerRequests arriving on an
 // Endpoint. Kept apart from the worker entry so it runs over any port pair (unit tests use a Node
 // MessageChannel in one thread, with structured clone and a real engine).
-import { FridayError, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, toFridayError } from '../api/errors.js';
 import type { ChatCompletionParams, CompletionParams, Engine, EngineStats } from '../api/types.js';
 import { createEngine, type CreateEngineOptions } from '../index.js';
 import {
@@ -107,7 +107,7 @@ class EngineHost implements Host {
       case 'credit': this.slots.get(m.id)?.credit.grant(m.n); break;
       case 'abort': {
         const slot = this.slots.get(m.id);
-        slot?.ac.abort(new FridayError('ABORTED', 'The request was aborted by the caller.'));
+        slot?.ac.abort(abortedError());
         slot?.credit.cancel();
         break;
       }

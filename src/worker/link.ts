@@ -3,7 +3,7 @@
 // `messageerror` and a port's `close` event (Node, newer browsers), a heartbeat probes the worker
 // while requests are pending: a crashed, hung or terminated worker fails them instead of leaving
 // them hanging.
-import { FridayError } from '../api/errors.js';
+import { abortedError, FridayError } from '../api/errors.js';
 import { isWorkerResponse, type Endpoint, type WorkerRequest, type WorkerResponse } from './protocol.js';
 
 export interface Pending {
@@ -22,8 +22,6 @@ export interface LinkOptions {
   /** Called on stats snapshots that ride along on responses. */
   onStats?: (m: WorkerResponse) => void;
 }
-
-const aborted = () => new FridayError('ABORTED', 'The request was aborted by the caller.');
 
 export class Link {
   private readonly pending = new Map<number, Pending & { unlisten?: () => void }>();
@@ -51,14 +49,14 @@ export class Link {
    */
   request(id: number, msg: WorkerRequest, p: Pending, signal?: AbortSignal): boolean {
     if (this.dead) { p.fail(this.dead); return false; }
-    if (signal?.aborted) { p.fail(aborted()); return false; }
+    if (signal?.aborted) { p.fail(abortedError()); return false; }
     const entry: Pending & { unlisten?: () => void } = { ...p };
     if (signal) {
       const onAbort = () => {
         if (!this.pending.has(id)) return;
         this.settle(id);
         this.send({ type: 'abort', id });
-        p.fail(aborted());
+        p.fail(abortedError());
       };
       signal.addEventListener('abort', onAbort, { once: true });
       entry.unlisten = () => signal.removeEventListener('abort', onAbort);

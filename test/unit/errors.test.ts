@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FridayError, toFridayError } from '../../src/api/errors.js';
+import { abortedError, FridayError, sleepUnlessAborted, toFridayError } from '../../src/api/errors.js';
 
 describe('FridayError', () => {
   it('round-trips through JSON with its code and details', () => {
@@ -14,5 +14,38 @@ describe('FridayError', () => {
     expect(toFridayError(new RangeError('x')).code).toBe('INTERNAL');
     const abort = new DOMException('stop', 'AbortError');
     expect(toFridayError(abort).code).toBe('ABORTED');
+  });
+});
+
+describe('sleepUnlessAborted (retry back-off)', () => {
+  it('resolves after its time and leaves no listener on the signal', async () => {
+    const ac = new AbortController();
+    let listeners = 0;
+    const add = ac.signal.addEventListener.bind(ac.signal);
+    const remove = ac.signal.removeEventListener.bind(ac.signal);
+    ac.signal.addEventListener = ((...a: Parameters<typeof add>) => { listeners++; add(...a); }) as typeof add;
+    ac.signal.removeEventListener = ((...a: Parameters<typeof remove>) => { listeners--; remove(...a); }) as typeof remove;
+    await sleepUnlessAborted(5, ac.signal);
+    expect(listeners).toBe(0);
+  });
+  it('rejects at once with ABORTED when the signal has already fired, saying what was aborted', async () => {
+    const t0 = performance.now();
+    const err = await sleepUnlessAborted(10_000, AbortSignal.abort(), 'load').catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(FridayError.is(err, 'ABORTED')).toBe(true);
+    expect((err as FridayError).message).toBe('The load was aborted by the caller.');
+  });
+  it('rejects with ABORTED when the signal fires during the wait', async () => {
+    const ac = new AbortController();
+    const p = sleepUnlessAborted(10_000, ac.signal);
+    setTimeout(() => ac.abort(), 5);
+    const err = await p.catch((e: unknown) => e);
+    expect(FridayError.is(err, 'ABORTED')).toBe(true);
+    expect((err as FridayError).message).toBe('The request was aborted by the caller.');
+  });
+  it('keeps the cause of an abort it reports', () => {
+    const cause = new Error('socket closed');
+    expect(abortedError('request', cause).cause).toBe(cause);
+    expect(abortedError().cause).toBeUndefined();
   });
 });

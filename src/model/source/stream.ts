@@ -1,6 +1,6 @@
 // Sequential reading over any ByteSource: its own stream() when it has one, otherwise read() calls
 // kept a few deep so the next chunk is in flight while the caller uses this one.
-import { FridayError, throwIfAborted } from '../../api/errors.js';
+import { abortedError, FridayError, throwIfAborted } from '../../api/errors.js';
 import type { ByteSource, StreamOptions } from './types.js';
 
 export const DEFAULT_CHUNK_BYTES = 4 << 20;
@@ -55,7 +55,7 @@ export async function forEachChunk(src: ByteSource, start: number, end: number, 
 /** Turns a DOM/undici abort into our ABORTED error, keeping FridayErrors as they are. */
 export function abortAware(e: unknown, signal: AbortSignal | undefined, wrap: () => FridayError): FridayError {
   if (e instanceof FridayError) return e;
-  if (signal?.aborted || (e as Error)?.name === 'AbortError') return new FridayError('ABORTED', 'The load was aborted by the caller.', undefined, { cause: e });
+  if (signal?.aborted || (e as Error)?.name === 'AbortError') return abortedError('load', e);
   const w = wrap();
   return new FridayError(w.code, w.message, w.details, { cause: e });
 }

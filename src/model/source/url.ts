@@ -5,7 +5,7 @@
 // Range (answers 200) still works: we keep reading that one response forward, skipping what we
 // don't need, so memory stays bounded; a resume then re-reads from the start, discarding.
 // Given `size` or `sha256`, a mismatch is an IO_ERROR; the sha256 is computed as bytes stream.
-import { FridayError, throwIfAborted } from '../../api/errors.js';
+import { FridayError, sleepUnlessAborted, throwIfAborted } from '../../api/errors.js';
 import { createSha256 } from './sha256.js';
 import { abortAware } from './stream.js';
 import type { ByteSource, StreamOptions } from './types.js';
@@ -77,12 +77,6 @@ class Body {
     this.reader.cancel().catch(() => {});
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  const t = setTimeout(() => { signal?.removeEventListener('abort', stop); resolve(); }, ms);
-  const stop = () => { clearTimeout(t); reject(new FridayError('ABORTED', 'The load was aborted by the caller.')); };
-  signal?.addEventListener('abort', stop, { once: true });
-});
 
 export class UrlSource implements ByteSource {
   readonly remote = true;
@@ -198,7 +192,7 @@ export class UrlSource implements ByteSource {
         if (++failures > (this.opts.retries ?? 5)) {
           throw new FridayError('IO_ERROR', `Downloading ${this.name} failed at byte ${pos} of ${this.size} after ${failures} attempts: ${(e as Error).message}. Check the connection and try again.`, { url: this.name, at: pos }, { cause: e });
         }
-        await sleep((this.opts.retryDelayMs ?? 250) * 2 ** (failures - 1), signal);
+        await sleepUnlessAborted((this.opts.retryDelayMs ?? 250) * 2 ** (failures - 1), signal, 'load');
       } finally {
         body?.cancel();
       }
@@ -289,7 +283,7 @@ async function withRetries<T>(url: string, opts: UrlSourceOptions, signal: Abort
       if (signal?.aborted || !transient || failures > (opts.retries ?? 5)) {
         throw abortAware(e, signal, () => new FridayError('IO_ERROR', `Cannot reach ${url}: ${(e as Error).message}. Check the URL and the connection.`, { url, unreachable: true }));
       }
-      await sleep((opts.retryDelayMs ?? 250) * 2 ** (failures - 1), signal);
+      await sleepUnlessAborted((opts.retryDelayMs ?? 250) * 2 ** (failures - 1), signal, 'load');
     }
   }
 }
