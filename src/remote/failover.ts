@@ -8,20 +8,13 @@
 // sent with `continue_final_message` to a target that supports it (only endpoints flagged
 // `continueAssistant`; otherwise the stream ends with a FridayError saying so).
 //
-// After a failover the router owns the text: when the tokenizer and the ids are known it decodes
-// the ids itself (replaying the first target's tokens, so text held back at the failover point — an
-// incomplete UTF-8 character, a possible stop-string prefix — is neither lost nor repeated), and it
-// applies the stop strings itself (continuations are sent without `stop`, so a stop string spanning
-// the failover point is still found). Without a tokenizer the next target's text is used and held
-// text at the failover point may be lost (documented limitation).
-//
-// Usage adds up: prompt_tokens of the original request, completion_tokens summed over targets.
+// After a failover the router owns the text and the usage (takeover.ts).
 import { abortedError, FridayError, throwIfAborted, toFridayError } from '../api/errors.js';
-import type { ChatCompletionParams, FinalEvent, FinishReason, GenerateEvent, GenerateRequest, Usage } from '../api/types.js';
-import { StopMatcher } from '../stream/stop.js';
-import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
-import type { ChunkKind, LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
-import { HandOffIterator, leadingTokens, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
+import type { ChatCompletionParams, GenerateEvent, GenerateRequest } from '../api/types.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import type { ChunkKind, LegBatch, LegEvent } from './chunks.js';
+import { HandOffIterator, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
+import { CANNOT_CONTINUE, Delivered, NOTHING_LEFT } from './takeover.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
 export interface LegRequest {
@@ -83,8 +76,6 @@ export function shouldFailOver(e: FridayError): boolean {
   }
 }
 
-const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined || s === null ? [] : typeof s === 'string' ? [s] : s);
-
 /** One stream for the consumer over targets tried in turn (see the top of this file, and handoff.ts). */
 export function runWithFailover(req: LegRequest, next: NextTarget, opts: FailoverOptions = {}): AsyncIterable<LegBatch> {
   return new FailoverStream<LegBatch>(req, next, opts, false);
@@ -140,176 +131,64 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
  * must.
  */
 async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions, from: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
-  const { signal, tokenizer } = opts;
-  const kind = req.kind;
-  const stops = stopsOf(kind === 'chat' ? req.chat!.stop : req.gen!.stop);
-  const maxTokens = kind === 'chat' ? req.chat!.max_tokens : req.gen!.max_tokens;
-  // What was delivered so far (the handoff kept these books while it ran).
-  const ids = from.books.ids;
-  let emitted = from.books.emitted;
-  let count = from.books.count;
-  let continued = false;
-  let matcher: StopMatcher | undefined;
-  let decoder: StreamingDecoder | undefined;
-  let failedTokens = 0;
+  const { signal } = opts;
+  const d = new Delivered(req, opts.tokenizer, from.books);
   let lastErr: FridayError | undefined;
   let failed: FailoverTarget | undefined;
   const cannotContinue: string[] = [];
-
-  let promptIdsMemo: number[] | null | undefined;
-  const promptIds = (): number[] | undefined => {
-    if (promptIdsMemo === undefined) {
-      const p = kind === 'completion' ? req.gen!.prompt : undefined;
-      promptIdsMemo = Array.isArray(p) ? p : typeof p === 'string' && tokenizer ? tokenizer.encode(p, { addSpecial: true }) : null;
-    }
-    return promptIdsMemo ?? undefined;
-  };
-  const idsKnown = () => ids.every((t) => t >= 0);
-  const newDecoder = (): StreamingDecoder => {
-    const p = kind === 'completion' ? promptIds() : undefined;
-    const atStart = !!p && p.length === (tokenizer!.addBos ? 1 : 0) && p[0] === tokenizer!.bosId;
-    return tokenizer!.createDecoder({ atStart, skipSpecial: true });
-  };
-  /** Everything generated so far as text, held-back text included (for text continuations). */
-  const fullText = (): string => {
-    if (!tokenizer || !idsKnown()) return emitted;
-    const d = newDecoder();
-    const m = new StopMatcher(stops);
-    let s = '';
-    for (const id of ids) s += m.push(d.push(id)).emit;
-    return s + m.flush() + d.flush();
-  };
-  /** From the first failover on, the router decodes (if it can) and applies stop strings. */
-  const takeOverText = () => {
-    if (matcher) return;
-    matcher = new StopMatcher(stops);
-    if (tokenizer && idsKnown()) {
-      const d = newDecoder();
-      let replay = '';
-      for (const id of ids) replay += matcher.push(d.push(id)).emit;
-      if (replay === emitted) decoder = d;
-      else matcher = new StopMatcher(stops); // the target's text differs from our decoding: trust its text
-    }
-  };
-  const usageAfterFailover = (legUsage: Usage | undefined, completion: number): Usage => {
-    const p = promptIds()?.length ?? Math.max(0, (legUsage?.prompt_tokens ?? failedTokens) - failedTokens);
-    return { prompt_tokens: p, completion_tokens: completion, total_tokens: p + completion };
-  };
-  const finalEvent = (text: string, finish: FinishReason, completion: number, servedBy: string, legUsage?: Usage): FinalEvent => {
-    const p = promptIds();
-    return { done: true, text, index: completion, finish_reason: finish, usage: usageAfterFailover(legUsage, completion), served_by: servedBy, ...(p ? { prompt_tokens: p } : {}) };
-  };
-
   let handedOff = false;
   let resume: Resume | undefined = from;
   try {
     for (;;) {
+      // 1. The target to read: the one handed back, else the next one, sent the request or its continuation.
       let target: FailoverTarget | undefined;
       let it: AsyncIterator<LegEvent | LegBatch>;
       let anomaly: Anomaly | undefined;
       if (resume) {
-        // Back from a handoff: go on as if this loop had been reading that target all along.
-        ({ target, it, anomaly } = resume);
+        ({ target, it, anomaly } = resume); // go on as if this loop had been reading it all along
         resume = undefined;
       } else {
         if (signal?.aborted) throw abortedError();
-        target = await next({ kind, tokens: count, error: lastErr, failed });
-        if (!target) throw exhausted(kind, lastErr, count, cannotContinue);
-        let legReq: LegRequest = req;
-        if (count > 0) {
-          if (!target.canContinue(kind)) {
-            cannotContinue.push(target.name);
-            failed = target;
-            continue;
-          }
-          takeOverText();
-          const remaining = maxTokens === undefined || maxTokens === null ? undefined : maxTokens - count;
-          if (remaining !== undefined && remaining <= 0) {
-            // Everything was generated; only the end of the stream was lost.
-            const tail = decoder ? matcher!.flush() + decoder.flush() : matcher!.flush();
-            yield [finalEvent(tail, 'length', count, failed?.name ?? target.name)];
-            return;
-          }
-          const built = continuation(req, ids, idsKnown(), promptIds(), fullText, tokenizer, remaining);
-          if (built instanceof FridayError) throw new FridayError(lastErr?.code ?? built.code, `${lastErr ? lastErr.message + ' ' : ''}${built.message}`, { ...lastErr?.details, tokens: count, failover: 'impossible' });
-          legReq = built;
-          continued = true;
-          failedTokens = count;
+        target = await next({ kind: req.kind, tokens: d.count, error: lastErr, failed });
+        if (!target) throw exhausted(req.kind, lastErr, d.count, cannotContinue);
+        const legReq = d.count === 0 ? req : d.continuationFor(target, lastErr);
+        if (legReq === CANNOT_CONTINUE) {
+          cannotContinue.push(target.name);
+          failed = target;
+          continue;
         }
-
+        if (legReq === NOTHING_LEFT) {
+          yield [d.lengthEnd(failed?.name ?? target.name)];
+          return;
+        }
         // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
         // gone) ends it through its iterator's return(), as for-await does.
         it = target.open(legReq, signal)[Symbol.asyncIterator]();
-        if (!continued) {
+        if (!d.continued) {
           // Asked as the caller asked it: the target is handed off (handoff.ts) and this loop ends.
           handedOff = true;
-          return { target, it, books: { ids, emitted, count } };
+          return { target, it, books: { ids: d.ids, emitted: d.emitted, count: d.count } };
         }
       }
+      // 2. Its batches, as the consumer gets them, to the stream's end.
       try {
         if (anomaly && 'error' in anomaly) throw anomaly.error;
         const pending = anomaly && 'batch' in anomaly ? anomaly.batch : undefined;
         for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
-          const batch = Array.isArray(item) ? item : [item];
-          if (!matcher && leadingTokens(batch, count) === batch.length) {
-            // Tokens only, numbered as ours (a first target resumed after a handoff): the batch as it is.
-            for (const ev of batch) { ids.push((ev as LegTokenEvent).token); emitted += ev.text; }
-            count += batch.length;
-            yield batch;
-            continue;
-          }
-          const out: LegBatch = [];
-          for (const ev of batch) {
-            if (!ev.done) {
-              if (!matcher) {
-                ids.push(ev.token);
-                emitted += ev.text;
-                out.push(ev.index === count ? (count++, ev) : { ...ev, index: count++ });
-                continue;
-              }
-              let piece: string;
-              if (decoder && ev.token >= 0) piece = decoder.push(ev.token);
-              else {
-                if (decoder) { piece = decoder.flush() + ev.text; decoder = undefined; } // ids stopped coming: use the target's text
-                else piece = ev.text;
-              }
-              const r = matcher.push(piece);
-              ids.push(ev.token);
-              count++;
-              if (r.stopped) {
-                await it.return?.(); // the target does not know our stop strings: stop it now
-                out.push(finalEvent(r.emit, 'stop', count, target.name));
-                yield out;
-                return;
-              }
-              emitted += r.emit;
-              out.push({ ...ev, text: r.emit, index: count - 1 });
-              continue;
-            }
-            if (!continued) {
-              out.push(ev);
-              yield out;
-              return;
-            }
-            const extra = decoder ? decoder.flush() : ev.text;
-            const r = matcher!.push(extra);
-            const completion = Math.max(count, failedTokens + ev.index);
-            out.push(r.stopped
-              ? finalEvent(r.emit, 'stop', completion, ev.served_by, ev.usage)
-              : finalEvent(r.emit + matcher!.flush(), ev.finish_reason, completion, ev.served_by, ev.usage));
-            yield out;
-            return;
-          }
-          if (out.length > 0) yield out;
+          const taken = d.take(Array.isArray(item) ? item : [item], target.name);
+          if (taken.stopped) await it.return?.();
+          if (taken.out.length > 0) yield taken.out;
+          if (taken.ended) return;
         }
         throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
       } catch (e) {
+        // 3. It failed: on to the next target if the error is one that moves.
         const err = toFridayError(e);
         if (signal?.aborted) throw err.code === 'ABORTED' ? err : abortedError('request', err);
         if (!shouldFailOver(err)) throw err;
         lastErr = err;
         failed = target;
-        opts.onFailover?.({ from: target.name, tokens: count, error: err });
+        opts.onFailover?.({ from: target.name, tokens: d.count, error: err });
       }
     }
   } finally {
@@ -330,28 +209,6 @@ function prepend(first: LegBatch | undefined, it: AsyncIterator<LegEvent | LegBa
     return: async () => (await it.return?.()) ?? { value: undefined, done: true },
   };
   return { [Symbol.asyncIterator]: () => iterator };
-}
-
-function continuation(
-  req: LegRequest, ids: number[], idsKnown: boolean, promptIds: number[] | undefined, fullText: () => string,
-  tokenizer: Tokenizer | undefined, remaining: number | undefined,
-): LegRequest | FridayError {
-  if (req.kind === 'chat') {
-    const chat = req.chat!;
-    const text = fullText();
-    const msgs = chat.messages.slice();
-    const last = msgs[msgs.length - 1];
-    if (req.continueFinal && last?.role === 'assistant') msgs[msgs.length - 1] = { ...last, content: last.content + text };
-    else msgs.push({ role: 'assistant', content: text });
-    return { ...req, chat: { ...chat, messages: msgs, max_tokens: remaining, stop: undefined }, continueFinal: true };
-  }
-  const gen = req.gen!;
-  let prompt: string | number[];
-  if (promptIds && idsKnown) prompt = [...promptIds, ...ids];
-  else if (typeof gen.prompt === 'string') prompt = gen.prompt + fullText();
-  else if (tokenizer) prompt = [...gen.prompt, ...tokenizer.encode(fullText(), { addSpecial: false })];
-  else return new FridayError('REMOTE_PROTOCOL', 'Cannot continue the stream elsewhere: the prompt is token ids but the generated tokens\' ids are unknown (the server returned no token ids) and no tokenizer is known.');
-  return { ...req, gen: { ...gen, prompt, max_tokens: remaining, stop: undefined } };
 }
 
 function exhausted(kind: ChunkKind, lastErr: FridayError | undefined, tokens: number, cannotContinue: string[]): FridayError {

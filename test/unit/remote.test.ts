@@ -269,6 +269,21 @@ describe('runWithFailover', () => {
     expect(c).toEqual({ start: 1, end: 1 });
   });
 
+  it('ends the stream itself when a target dies after its last token: nothing is left to ask the next one', async () => {
+    const log: LegRequest[] = [];
+    const { c, opts } = counted();
+    const cut: FailoverTarget = {
+      name: 'cut', canContinue: () => true,
+      async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (ev.done) return; yield ev; } },
+    };
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 3 } }, list(cut, fake('b', { log })), opts));
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toEqual([98, 99, 100]);
+    expect(log).toEqual([]);
+    expect(r.final).toMatchObject({ served_by: 'cut', index: 3, finish_reason: 'length', usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 } });
+    expect(c).toEqual({ start: 1, end: 1 });
+  });
+
   it('ends the handed-off target and the stream when the consumer leaves', async () => {
     const { c, opts } = counted();
     const closed: string[] = [];
