@@ -321,6 +321,13 @@ export class RouterEngine implements Engine {
   private run(leg: LegRequest, o?: RouterRequestOptions): AsyncIterable<LegBatch>;
   private run(leg: LegRequest, o: RouterRequestOptions, events: true): AsyncIterable<GenerateEvent>;
   private run(leg: LegRequest, o: RouterRequestOptions = {}, events = false): AsyncIterable<LegBatch> | AsyncIterable<GenerateEvent> {
+    // Nothing local to fall back to: the remote engine, which fails over across its own endpoints,
+    // is the only target, and its stream is the stream (no failover layer of ours around it).
+    const only = !this.closed && (this.policy === 'remote-only' || !this.localSrc) ? this.remote : undefined;
+    if (only) {
+      this.route(this.policy === 'remote-only' ? 'remote:policy' : 'remote:none');
+      return events ? only.stream(leg, o, true) : only.stream(leg, o);
+    }
     const reservation = { held: false };
     let targets: FailoverTarget[] | undefined;
     let i = 0;

@@ -361,6 +361,23 @@ describe('RemoteEngine against a failure-injecting server', () => {
     }
   });
 
+  it('router with no local side: the remote engine serves, failing over across its endpoints; closed, the router refuses while a remote it does not own goes on', async () => {
+    const remote = engine({ endpoints: [ep('drop=2', { name: 'A', weight: 1000 }), { url: s.url, name: 'B' }] });
+    const router = new RouterEngine({ remote }); // prefer-local, nothing local
+    const only = new RouterEngine({ policy: 'remote-only', remote });
+    for (const r of [router, only]) {
+      const o = await run(r as unknown as RemoteEngine, { prompt: [97], max_tokens: 5 });
+      expect(o.error).toBeUndefined();
+      expect(o.tokens).toEqual(expectedTokens([97], 5));
+      expect(o.final).toMatchObject({ served_by: 'B', usage: { prompt_tokens: 1, completion_tokens: 5 } });
+    }
+    expect(router.metrics()).toMatchObject({ routed: { 'remote:none': 1 }, failovers: 0, remote: { failovers: 2 } });
+    expect(only.metrics().routed).toEqual({ 'remote:policy': 1 });
+    await router.close();
+    expect((await run(router as unknown as RemoteEngine, { prompt: 'ab', max_tokens: 2 })).error).toMatchObject({ code: 'ENGINE_CLOSED' });
+    expect((await run(only as unknown as RemoteEngine, { prompt: 'ab', max_tokens: 2 })).error).toBeUndefined(); // the remote was not the router's to close
+  });
+
   it('router prefer-remote: a remote that dies mid-stream continues on the local side; an open circuit routes local first', async () => {
     // Any Engine can be the local side; a RemoteEngine on a healthy endpoint stands in for the GPU here.
     const standIn = engine({ endpoints: [{ url: s.url, name: 'stand-in' }] });
