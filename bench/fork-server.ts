@@ -75,7 +75,7 @@ function clockTicks(): number {
 export const minus = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a - b);
 
 /** Server on CPU 1, this process on CPU 0, when taskset is there; says what it did. */
-export function pin(server: ServerProcess): string {
+export function pin(server: { readonly pid?: number }): string {
   try {
     execFileSync('taskset', ['-pc', '1', String(server.pid)], { stdio: 'ignore' });
     execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });

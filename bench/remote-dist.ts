@@ -9,13 +9,14 @@
 import type { Pool as UndiciPool } from 'undici';
 import { RemoteEngine } from '../dist/remote/engine.js';
 import { SseParser } from '../dist/remote/sse.js';
-import { forkServer } from './fork-server.js';
+import { forkServer, pin } from './fork-server.js';
 
 const c = Number(process.argv[2] ?? 256), blocks = Number(process.argv[3] ?? 24), perBlock = Number(process.argv[4] ?? 1000);
 const names = (process.env.CLIENTS ?? 'undici,events,batches,dispatch').split(',');
 const TOKENS = 16;
 
 const { url, child } = await forkServer('sse-server.ts');
+const pinned = pin(child);
 const engine = new RemoteEngine({ endpoints: [{ url, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
 const { Pool } = await import('undici');
 const newPool = () => new Pool(url, { connections: c, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
@@ -107,7 +108,7 @@ const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[xs.length >> 1
 
 for (const name of names) await block(name, perBlock, false); // warm-up
 for (let b = 0; b < blocks; b++) for (const name of b % 2 ? names.slice().reverse() : names) await block(name, perBlock, true);
-console.log(`concurrency ${c}, ${blocks} blocks of ${perBlock} per client, ${TOKENS} tokens per request`);
+console.log(`concurrency ${c}, ${blocks} blocks of ${perBlock} per client, ${TOKENS} tokens per request; ${pinned}`);
 for (const [name, a] of Object.entries(acc)) {
   a.lat.sort((x, y) => x - y);
   const q = (p: number) => a.lat[Math.min(a.lat.length - 1, Math.floor(a.lat.length * p))]!.toFixed(1);
