@@ -323,10 +323,17 @@ export class RouterEngine implements Engine {
   private run(leg: LegRequest, o: RouterRequestOptions = {}, events = false): AsyncIterable<LegBatch> | AsyncIterable<GenerateEvent> {
     // Nothing local to fall back to: the remote engine, which fails over across its own endpoints,
     // is the only target, and its stream is the stream (no failover layer of ours around it).
-    const only = !this.closed && (this.policy === 'remote-only' || !this.localSrc) ? this.remote : undefined;
+    // Counted, and refused once closed, when it is first read, as the failover path does.
+    const only = this.policy === 'remote-only' || !this.localSrc ? this.remote : undefined;
     if (only) {
-      this.route(this.policy === 'remote-only' ? 'remote:policy' : 'remote:none');
-      return events ? only.stream(leg, o, true) : only.stream(leg, o);
+      const stream: AsyncIterable<LegBatch | GenerateEvent> = events ? only.stream(leg, o, true) : only.stream(leg, o);
+      return {
+        [Symbol.asyncIterator]: () => {
+          if (this.closed) return { next: () => Promise.reject(new FridayError('ENGINE_CLOSED', 'The engine is closed.')) };
+          this.route(this.policy === 'remote-only' ? 'remote:policy' : 'remote:none');
+          return stream[Symbol.asyncIterator]();
+        },
+      } as AsyncIterable<LegBatch> & AsyncIterable<GenerateEvent>;
     }
     const reservation = { held: false };
     let targets: FailoverTarget[] | undefined;

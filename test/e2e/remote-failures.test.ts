@@ -373,8 +373,11 @@ describe('RemoteEngine against a failure-injecting server', () => {
     }
     expect(router.metrics()).toMatchObject({ routed: { 'remote:none': 1 }, failovers: 0, remote: { failovers: 2 } });
     expect(only.metrics().routed).toEqual({ 'remote:policy': 1 });
+    const early = router.generate({ prompt: 'ab', max_tokens: 2 }); // made while open, read after close()
+    expect(router.metrics().routed).toEqual({ 'remote:none': 1 }); // counted when read, not when made
     await router.close();
     expect((await run(router as unknown as RemoteEngine, { prompt: 'ab', max_tokens: 2 })).error).toMatchObject({ code: 'ENGINE_CLOSED' });
+    await expect(early[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'ENGINE_CLOSED' });
     expect((await run(only as unknown as RemoteEngine, { prompt: 'ab', max_tokens: 2 })).error).toBeUndefined(); // the remote was not the router's to close
   });
 
