@@ -9,6 +9,7 @@
 import type { Pool as UndiciPool } from 'undici';
 import { RemoteEngine } from '../dist/remote/engine.js';
 import { SseParser } from '../dist/remote/sse.js';
+import { percentile } from '../src/remote/metrics.js';
 import { forkServer, pin } from './fork-server.js';
 
 const c = Number(process.argv[2] ?? 256), blocks = Number(process.argv[3] ?? 24), perBlock = Number(process.argv[4] ?? 1000);
@@ -96,7 +97,7 @@ async function block(name: string, n: number, record: boolean): Promise<void> {
   const wave = lat.filter((_, i) => order[i]! < c);
   a.waveMean.push(wave.reduce((x, y) => x + y, 0) / wave.length);
   const slowest = lat.map((x, i) => [x, order[i]!] as const).sort((x, y) => y[0] - x[0]).slice(0, Math.ceil(n / 100));
-  a.blockP99.push(slowest.at(-1)![0]);
+  a.blockP99.push(percentile(lat, 0.99));
   a.firstWave += slowest.filter(([, k]) => k < c).length;
   a.cpuUs += cpu.user + cpu.system;
   a.ms += performance.now() - t0;
@@ -104,18 +105,15 @@ async function block(name: string, n: number, record: boolean): Promise<void> {
   for (const x of lat) a.lat.push(x);
 }
 
-const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[xs.length >> 1]!;
-
 for (const name of names) await block(name, perBlock, false); // warm-up
 for (let b = 0; b < blocks; b++) for (const name of b % 2 ? names.slice().reverse() : names) await block(name, perBlock, true);
 console.log(`concurrency ${c}, ${blocks} blocks of ${perBlock} per client, ${TOKENS} tokens per request; ${pinned}`);
 for (const [name, a] of Object.entries(acc)) {
-  a.lat.sort((x, y) => x - y);
-  const q = (p: number) => a.lat[Math.min(a.lat.length - 1, Math.floor(a.lat.length * p))]!.toFixed(1);
+  const q = (p: number) => percentile(a.lat, p).toFixed(1);
   const mean = a.lat.reduce((s, x) => s + x, 0) / a.lat.length;
-  const bp = median(a.blockP99);
+  const bp = percentile(a.blockP99, 0.5);
   const slow = Math.ceil(perBlock / 100) * blocks;
-  console.log(`${name.padEnd(9)} cpu ${Math.round(a.cpuUs / a.n)} µs/request  req/s ${Math.round((a.n / a.ms) * 1000)}  latency ms: mean ${mean.toFixed(1)} p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}  median block p99 ${bp.toFixed(1)}  first wave in slowest 1% ${Math.round((100 * a.firstWave) / slow)}%, its mean ${median(a.waveMean).toFixed(1)} ms`);
+  console.log(`${name.padEnd(9)} cpu ${Math.round(a.cpuUs / a.n)} µs/request  req/s ${Math.round((a.n / a.ms) * 1000)}  latency ms: mean ${mean.toFixed(1)} p10 ${q(0.1)} p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}  median block p99 ${bp.toFixed(1)}  first wave in slowest 1% ${Math.round((100 * a.firstWave) / slow)}%, its mean ${percentile(a.waveMean, 0.5).toFixed(1)} ms`);
 }
 await engine.close();
 await Promise.all(Object.values(pools).map((p) => p.close()));

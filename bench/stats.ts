@@ -18,7 +18,7 @@ export interface Estimate {
 }
 
 /** The median of `d` with a 95% bootstrap interval (`resamples` draws, seeded: the same data gives the same interval). */
-export function medianWithCi(d: number[], resamples = 4000, seed = 1): Estimate {
+export function medianWithCi(d: readonly number[], resamples = 4000, seed = 1): Estimate {
   const r = rng(seed);
   const meds = new Array<number>(resamples);
   const pick = new Array<number>(d.length);

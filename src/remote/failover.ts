@@ -109,7 +109,7 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
 
   private async firstTarget(): Promise<Handoff> {
     const { req, opts } = this;
-    throwIfAborted(opts.signal);
+    throwIfAborted(opts.signal, 'request');
     const target = await this.next({ kind: req.kind, tokens: 0, error: undefined, failed: undefined });
     if (!target) throw exhausted(req.kind, undefined, 0, []);
     return { target, it: target.open(req, opts.signal)[Symbol.asyncIterator](), books: { ids: [], emitted: '', count: 0 } };
@@ -148,7 +148,7 @@ async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOp
         ({ target, it, anomaly } = resume); // go on as if this loop had been reading it all along
         resume = undefined;
       } else {
-        if (signal?.aborted) throw abortedError();
+        throwIfAborted(signal, 'request');
         target = await next({ kind: req.kind, tokens: d.count, error: lastErr, failed });
         if (!target) throw exhausted(req.kind, lastErr, d.count, cannotContinue);
         const legReq = d.count === 0 ? req : d.continuationFor(target, lastErr);

@@ -200,7 +200,7 @@ const NO_EVENTS: LegBatch = [];
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
 /** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
-function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
+export function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
   const k = leadingTokens(batch, b.count);
   const final = k === batch.length - 1 && batch[k]!.done;
   if (k < batch.length && !final) return 'no';

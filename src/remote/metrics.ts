@@ -41,7 +41,7 @@ export class LatencyRecorder {
 }
 
 /** Percentile over an unsorted array (used by the benchmark too). */
-export function percentile(values: number[], p: number): number {
+export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return 0;
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;

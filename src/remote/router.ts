@@ -24,6 +24,8 @@ import {
 import { RemoteEngine, validateChat, validateCompletion, type RemoteEngineOptions, type RemoteMetrics } from './engine.js';
 import { failoverEvents, runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
 
+const closedError = () => new FridayError('ENGINE_CLOSED', 'The engine is closed.');
+
 export type RoutingPolicy = 'local-only' | 'remote-only' | 'prefer-local' | 'prefer-remote';
 
 export type LocalSource = Engine | Promise<Engine> | (() => Promise<Engine>);
@@ -329,7 +331,7 @@ export class RouterEngine implements Engine {
       const stream: AsyncIterable<LegBatch | GenerateEvent> = events ? only.stream(leg, o, true) : only.stream(leg, o);
       return {
         [Symbol.asyncIterator]: () => {
-          if (this.closed) return { next: () => Promise.reject(new FridayError('ENGINE_CLOSED', 'The engine is closed.')) };
+          if (this.closed) return { next: () => Promise.reject(closedError()) };
           this.route(this.policy === 'remote-only' ? 'remote:policy' : 'remote:none');
           return stream[Symbol.asyncIterator]();
         },
@@ -340,7 +342,7 @@ export class RouterEngine implements Engine {
     let i = 0;
     const next = async (): Promise<FailoverTarget | undefined> => {
       if (!targets) {
-        if (this.closed) throw new FridayError('ENGINE_CLOSED', 'The engine is closed.');
+        if (this.closed) throw closedError();
         targets = await this.plan(o, reservation);
       }
       return targets[i++];

@@ -14,7 +14,7 @@ import { StopMatcher } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { LegBatch, LegTokenEvent } from './chunks.js';
 import type { FailoverTarget, LegRequest } from './failover.js';
-import { leadingTokens, type Books } from './handoff.js';
+import { accept, type Books } from './handoff.js';
 
 /** A continuation's verdicts besides a request: the target can't continue, or nothing is left to generate. */
 export const CANNOT_CONTINUE = 'cannot-continue';
@@ -72,11 +72,10 @@ export class Delivered implements Books {
 
   /** A target's batch: its tokens recorded, and (after a failover) renumbered, decoded and stop-checked. */
   take(batch: LegBatch, targetName: string): Taken {
-    if (!this.matcher && leadingTokens(batch, this.count) === batch.length) {
-      // Tokens only, numbered as ours (a first target resumed after a handoff): the batch as it is.
-      for (const ev of batch) { this.ids.push((ev as LegTokenEvent).token); this.emitted += ev.text; }
-      this.count += batch.length;
-      return { out: batch };
+    if (!this.matcher) {
+      // Numbered as ours (a first target resumed after a handoff): the batch as it is, booked as handoff.ts books it.
+      const verdict = accept(this, batch);
+      if (verdict !== 'no') return { out: batch, ended: verdict === 'final' };
     }
     const out: LegBatch = [];
     for (const ev of batch) {

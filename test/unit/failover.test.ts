@@ -57,6 +57,12 @@ async function drain(it: AsyncIterable<LegEvent | GenerateEvent | LegEvent[]>) {
 
 const list = (...ts: FailoverTarget[]) => { let i = 0; return () => ts[i++]; };
 
+/** A target "cut" whose stream ends, without a final event, at the first event `where` picks. */
+const cutWhere = (where: (ev: LegEvent) => boolean): FailoverTarget => ({
+  name: 'cut', canContinue: () => true,
+  async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (where(ev)) return; yield ev; } },
+});
+
 describe('runWithFailover', () => {
   // The first target is handed off (src/remote/handoff.ts): these cover the ways back into the loop.
   const counted = () => { const c = { start: 0, end: 0 }; return { c, opts: { onStart: () => { c.start++; }, onEnd: () => { c.end++; } } }; };
@@ -86,11 +92,7 @@ describe('runWithFailover', () => {
   it('continues elsewhere when the first target ends without a final event', async () => {
     const log: LegRequest[] = [];
     const { c, opts } = counted();
-    const cut: FailoverTarget = {
-      name: 'cut', canContinue: () => true,
-      async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (ev.done || ev.index === 2) return; yield ev; } },
-    };
-    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 5 } }, list(cut, fake('b', { log })), opts));
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 5 } }, list(cutWhere((ev) => ev.done || ev.index === 2), fake('b', { log })), opts));
     expect(r.error).toBeUndefined();
     expect(r.tokens).toEqual([98, 99, 100, 101, 102]);
     expect(log[0]!.gen!.prompt).toEqual([97, 98, 99]);
@@ -101,11 +103,7 @@ describe('runWithFailover', () => {
   it('ends the stream itself when a target dies after its last token: nothing is left to ask the next one', async () => {
     const log: LegRequest[] = [];
     const { c, opts } = counted();
-    const cut: FailoverTarget = {
-      name: 'cut', canContinue: () => true,
-      async *open(req) { for await (const ev of fakeEvents('cut', req, {})) { if (ev.done) return; yield ev; } },
-    };
-    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 3 } }, list(cut, fake('b', { log })), opts));
+    const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt: [97], max_tokens: 3 } }, list(cutWhere((ev) => ev.done), fake('b', { log })), opts));
     expect(r.error).toBeUndefined();
     expect(r.tokens).toEqual([98, 99, 100]);
     expect(log).toEqual([]);
