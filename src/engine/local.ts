@@ -227,7 +227,7 @@ export class LocalEngine implements Engine {
   /** Prometheus text for /metrics. */
   prometheus(): string {
     const s = this.scheduler.stats();
-    return prometheusText(this.metrics, { queueDepth: s.waiting, running: s.running, kvPagesUsed: s.pagesUsed, kvPagesTotal: this.model.kv.shape.numPages, prefixQueries: s.prefixQueries, prefixHits: s.prefixHits });
+    return prometheusText(this.metrics, { queueDepth: s.waiting, running: s.running, paused: s.paused, kvPagesUsed: s.pagesUsed, kvPagesTotal: this.model.kv.shape.numPages, prefixQueries: s.prefixQueries, prefixHits: s.prefixHits });
   }
 
   get schedulerStats() {

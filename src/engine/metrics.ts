@@ -62,6 +62,7 @@ export class EngineMetrics {
 export interface GaugeValues {
   queueDepth: number;
   running: number;
+  paused: number;
   kvPagesUsed: number;
   kvPagesTotal: number;
   prefixQueries: number;
@@ -100,6 +101,7 @@ export function prometheusText(m: EngineMetrics, g: GaugeValues): string {
     ...hist('friday_step_seconds', 'Wall time per forward step.', m.stepSeconds),
     ...gauge('friday_queue_depth', 'Requests waiting to be scheduled.', g.queueDepth),
     ...gauge('friday_running_sequences', 'Sequences in the running batch.', g.running),
+    ...gauge('friday_paused_sequences', 'Sequences paused until their slow consumer reads on.', g.paused),
     ...gauge('friday_kv_pages_used', 'KV cache pages referenced by sequences.', g.kvPagesUsed),
     ...gauge('friday_kv_pages_total', 'KV cache pages in the pool.', g.kvPagesTotal),
     ...counter('friday_prefix_cache_queries_tokens_total', 'Prompt tokens looked up in the prefix cache.', g.prefixQueries),

@@ -55,6 +55,12 @@ function moreImportant(a: Seq, b: Seq): boolean {
   return a.rank < b.rank || (a.rank === b.rank && a.arrival < b.arrival);
 }
 
+function countPaused(seqs: readonly Seq[]): number {
+  let n = 0;
+  for (const seq of seqs) if (seq.paused) n++;
+  return n;
+}
+
 export class Scheduler {
   private readonly cfg: Required<SchedulerConfig>;
   readonly pool: KvPagePool;
@@ -189,6 +195,7 @@ export class Scheduler {
     return {
       waiting: this.waiting.length,
       running: this.running.length,
+      paused: countPaused(this.running) + countPaused(this.waiting),
       pagesUsed: this.pool.numUsed,
       pagesFree: this.pool.numFree,
       pagesCached: this.pool.numCached,

@@ -76,6 +76,8 @@ export type SchedulerEvent =
 export interface SchedulerStats {
   waiting: number;
   running: number;
+  /** Of waiting and running, those paused for a slow consumer (skipped by schedule(), pages kept). */
+  paused: number;
   /** Pages referenced by at least one sequence. */
   pagesUsed: number;
   /** Unreferenced pages holding nothing reusable. */

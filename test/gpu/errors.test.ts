@@ -8,6 +8,7 @@ import { LoadedModel } from '../../src/engine/model.js';
 import { generateSolo } from '../../src/engine/solo.js';
 import { FileSource } from '../../src/model/source/file.js';
 import { acquireDevice } from '../../src/platform/gpu.js';
+import { until } from '../helpers/until.js';
 
 const STORIES = resolve(process.cwd(), '../shared/fixtures/models/stories260K.gguf');
 
@@ -18,7 +19,7 @@ describe('GPU errors become FridayErrors', () => {
       // MAP_READ may only be combined with COPY_DST: this is a validation error.
       gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
       await gpu.device.queue.onSubmittedWorkDone();
-      await new Promise((r) => setTimeout(r, 50));
+      expect(await until(() => gpu.lostOrFailed !== undefined, 10_000)).toBe(true); // errors arrive as events
       expect(() => gpu.check()).toThrow(FridayError);
       try {
         gpu.check();

@@ -123,6 +123,25 @@ describe('Scheduler: prefill and decode', () => {
     expect(s.update(plan, [5])).toEqual([{ type: 'token', seqId: 'a', token: 5, index: 0 }]);
     expectCode(() => s.update(plan, [5]), 'INTERNAL');
   });
+  it('skips a paused sequence, which keeps its slot and pages, and resumes it where it stopped', () => {
+    const s = new Scheduler(config());
+    s.add(spec('a', [1, 2, 3]));
+    s.add(spec('b', [4, 5]));
+    step(s);
+    const pagesOfA = s.inspect('a')!.pages;
+    s.setPaused('a', true);
+    s.add(spec('c', [6], { maxTokens: 2 }));
+    s.setPaused('c', true); // paused while waiting: not admitted either
+    expect(s.stats()).toMatchObject({ paused: 2, running: 2, waiting: 1 });
+    for (let i = 0; i < 3; i++) expect(step(s).plan.seqs.map((x) => x.seqId)).toEqual(['b']);
+    expect(s.inspect('a')).toMatchObject({ slot: 0, numComputed: 3, pages: pagesOfA });
+    s.setPaused('a', false);
+    s.setPaused('c', false);
+    expect(s.stats().paused).toBe(0);
+    const { plan, events } = step(s);
+    expect(plan.seqs.map((x) => [x.seqId, x.tokens.length])).toEqual([['a', 1], ['b', 1], ['c', 1]]);
+    expect(events.find((e) => e.type === 'token' && e.seqId === 'a')).toMatchObject({ index: 1 });
+  });
 });
 
 describe('Scheduler: finishing', () => {

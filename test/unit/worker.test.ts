@@ -5,12 +5,14 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
 import type { ChatCompletion, ChatCompletionChunk, Completion, Engine } from '../../src/api/types.js';
+import { LocalEngine } from '../../src/engine/local.js';
 import { createEngine, type CreateEngineOptions } from '../../src/index.js';
 import { serveEngine, type Host } from '../../src/worker/host.js';
 import type { Endpoint, WorkerResponse } from '../../src/worker/protocol.js';
 import { RemoteStream } from '../../src/worker/remote-stream.js';
 import { WorkerEngine, type WorkerEngineCreateOptions } from '../../src/worker/worker-engine.js';
 import { drain } from '../helpers/drain.js';
+import { until } from '../helpers/until.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
 const MODEL = resolve(FIXTURES, 'models/stories260K.gguf');
@@ -172,14 +174,16 @@ describe.skipIf(!have)('WorkerEngine over a MessageChannel (real LocalEngine on 
       const it = w.engine.generate({ prompt: '', max_tokens: 24 })[Symbol.asyncIterator]();
       await it.next(); await it.next();
       // The consumer stalls: the link's window fills, then the engine's own buffer (4), and the
-      // engine pauses the sequence instead of generating on.
-      let last = -1;
-      for (let i = 0; i < 200; i++) {
-        await sleep(50);
-        const now = local!.stats().tokensGenerated - before;
-        if (now === last) break;
-        last = now;
-      }
+      // engine pauses the sequence instead of generating on. Waited for by state, not by time:
+      // a step on SwiftShader under load can take longer than any fixed quiet period.
+      expect(local).toBeInstanceOf(LocalEngine);
+      const engine = local as LocalEngine;
+      expect(await until(() => engine.schedulerStats.paused > 0)).toBe(true);
+      expect(engine.schedulerStats.paused).toBe(1);
+      expect(engine.prometheus()).toMatch(/^friday_paused_sequences 1$/m);
+      const last = local!.stats().tokensGenerated - before;
+      await sleep(200);
+      expect(local!.stats().tokensGenerated - before).toBe(last); // it stays paused
       expect(last).toBeGreaterThanOrEqual(2 + 4);
       expect(last).toBeLessThan(24); // paused, not finished
       // 2 read, credit returned for them (half-window batches), 4 in flight: never more.
@@ -222,7 +226,7 @@ describe.skipIf(!have)('WorkerEngine over a MessageChannel (real LocalEngine on 
       await it.next();
       w.hostPort.close(); // what worker termination looks like to a port
       await expect((async () => { while (!(await it.next()).done); })()).rejects.toMatchObject({ code: 'INTERNAL', details: { reason: 'worker-closed' } });
-      await sleep(100);
+      expect(await until(() => local!.stats().running === 0)).toBe(true);
       expect(local!.stats()).toMatchObject({ running: 0, waiting: 0 });
     } finally {
       w.dispose();
