@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   batching: async () => (await import('./batching.js')).benchBatching(),
   remote: async () => (await import('./remote.js')).benchRemote(),
   load: async () => (await import('./load.js')).benchLoad(),
+  tokenizer: async () => (await import('./tokenizer.js')).benchTokenizer(),
 };
 
 const name = process.argv[2] ?? 'models';

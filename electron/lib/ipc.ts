@@ -43,10 +43,26 @@ export interface IpcDeps {
 const ok = <T>(value: T): BridgeResult<T> => ({ ok: true, value });
 const err = (e: unknown): BridgeResult<never> => ({ ok: false, error: toFridayError(e).toJSON() });
 
+/** The sender's owner id, after checking it is our app page; throws for anything else. */
+type Trust = (ev: IpcEventLike) => number;
+
 /** Registers every handler; returns a function that removes them. */
 export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): () => void {
+  const trusted = senderGuard(deps);
+  const channels = registerInvokes(ipc, deps, trusted);
+  const { onStart, onAbort } = streamListeners(deps, trusted);
+  ipc.on(Channels.remoteStart, onStart);
+  ipc.on(Channels.remoteAbort, onAbort);
+  return () => {
+    for (const c of channels) ipc.removeHandler(c);
+    ipc.removeListener(Channels.remoteStart, onStart);
+    ipc.removeListener(Channels.remoteAbort, onAbort);
+  };
+}
+
+function senderGuard(deps: IpcDeps): Trust {
   const watched = new Set<number>();
-  const trusted = (ev: IpcEventLike) => {
+  return (ev) => {
     const url = ev.senderFrame?.url;
     if (!url || !deps.isTrustedUrl(url)) throw new FridayError('INVALID_REQUEST', 'This IPC channel only answers the Friday app page.');
     // The first message from a window: release its files and streams when it goes away.
@@ -61,8 +77,13 @@ export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): () => void {
     }
     return ev.sender.id;
   };
+}
 
+/** The request/response channels (model files, remote settings); returns their names. */
+function registerInvokes(ipc: IpcMainLike, deps: IpcDeps, trusted: Trust): string[] {
+  const channels: string[] = [];
   const invoke = (channel: string, fn: (owner: number, ev: IpcEventLike, args: unknown[]) => Promise<unknown> | unknown) => {
+    channels.push(channel);
     ipc.handle(channel, async (ev, ...args) => {
       try {
         return ok(await fn(trusted(ev), ev, args));
@@ -71,7 +92,6 @@ export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): () => void {
       }
     });
   };
-
   invoke(Channels.modelOpenDialog, async (owner, ev): Promise<ModelFileInfo | null> => {
     const path = await deps.showOpenDialog(ev.sender);
     return path ? deps.files.open(owner, path) : null;
@@ -96,8 +116,11 @@ export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): () => void {
   });
   invoke(Channels.remoteStatus, () => deps.remote.status());
   invoke(Channels.remoteConfigure, (_owner, _ev, [endpoints]) => deps.remote.configure(endpointsArg(endpoints)));
+  return channels;
+}
 
-  // Streams: fire-and-forget sends; everything comes back on remoteEvent.
+/** Streams: fire-and-forget sends; everything comes back on remoteEvent. */
+function streamListeners(deps: IpcDeps, trusted: Trust) {
   const onStart = (ev: IpcEventLike, msg: unknown) => {
     const sender = ev.sender;
     const send = (m: RemoteStreamMessage) => { if (!sender.isDestroyed()) sender.send(Channels.remoteEvent, m); };
@@ -124,12 +147,5 @@ export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): () => void {
       // an invalid abort has nothing to abort
     }
   };
-  ipc.on(Channels.remoteStart, onStart);
-  ipc.on(Channels.remoteAbort, onAbort);
-
-  return () => {
-    for (const c of [Channels.modelOpenDialog, Channels.modelOpenBundled, Channels.modelRead, Channels.modelClose, Channels.remoteStatus, Channels.remoteConfigure]) ipc.removeHandler(c);
-    ipc.removeListener(Channels.remoteStart, onStart);
-    ipc.removeListener(Channels.remoteAbort, onAbort);
-  };
+  return { onStart, onAbort };
 }

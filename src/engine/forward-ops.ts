@@ -96,81 +96,107 @@ export async function compileKernels(gpu: GpuContext, cache: PipelineCache, c: L
   };
 }
 
-/** Creates every bind group once, and returns the op-list builder for a step of a given size. */
-export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: GpuWeights, kv: KvCache, a: Activations, step: GPUBuffer): (nTokens: number, nOut: number, mode: StepMode) => Op[] {
+/** The ops of one layer, bound once; a step lists them with its row count. */
+type LayerOps = Record<'attnNorm' | 'quantXn' | 'wq' | 'wk' | 'wv' | 'ropeQ' | 'ropeK' | 'kvWrite' | 'attention' | 'quantAtt' | 'wo' | 'addAtt'
+  | 'ffnNorm' | 'quantFfnIn' | 'w1' | 'w3' | 'swiglu' | 'quantHidden' | 'w2' | 'addFfn', RowsOps>;
+/** The ops after the layers: logit rows only, then token selection per mode. */
+type HeadOps = Record<'gather' | 'finalNorm' | 'quantOut' | 'lmHead' | 'argmax' | 'sample' | 'sampleLp', RowsOps>;
+
+/** Binding helpers over one model's kernels, weights and activations (`step`: the step uniform). */
+function binder(gpu: GpuContext, K: Kernels, w: GpuWeights, a: Activations, step: GPUBuffer) {
   const k = <T>(key: string) => K.get(key) as T;
   const W = (name: string) => w.get(name);
-  // A matmul y = W x; quantized weights read x from the shared Q8_0 activation buffers.
-  const matmul = (label: string, wName: string, x: GPUBuffer, y: GPUBuffer, rowsFrom: 'tokens' | 'out' = 'tokens'): RowsOp[] => {
-    const t = W(wName);
-    return t.parts.map((p, i) => {
-      const kern = rowsFrom === 'out' ? k<MatmulKernel>(`lmHead.${i}`) : k<MatmulKernel>(matmulKey(t, i));
-      return kern.bind(gpu, t.parts.length > 1 ? `${label}[${i}]` : label, { step, x, xq: a.xq, xd: a.xd, w: p.buffer, y });
-    });
+  return {
+    k, W, step,
+    /** y = W x; quantized weights read x from the shared Q8_0 activation buffers. */
+    matmul(label: string, wName: string, x: GPUBuffer, y: GPUBuffer, rowsFrom: 'tokens' | 'out' = 'tokens'): RowsOp[] {
+      const t = W(wName);
+      return t.parts.map((p, i) => {
+        const kern = rowsFrom === 'out' ? k<MatmulKernel>(`lmHead.${i}`) : k<MatmulKernel>(matmulKey(t, i));
+        return kern.bind(gpu, t.parts.length > 1 ? `${label}[${i}]` : label, { step, x, xq: a.xq, xd: a.xd, w: p.buffer, y });
+      });
+    },
+    /** Quantizes x to Q8_0 when one of `weights` needs it, else no op. */
+    quantFor(weights: string[], kernKey: string, label: string, x: GPUBuffer): RowsOp | undefined {
+      return weights.some((n) => needsQ8Activations(W(n).type)) ? k<QuantizeQ8Kernel>(kernKey).bind(gpu, label, { step, x, xq: a.xq, xd: a.xd }) : undefined;
+    },
   };
-  const quantIf = (needed: boolean, kernKey: string, label: string, x: GPUBuffer): RowsOp | undefined =>
-    needed ? k<QuantizeQ8Kernel>(kernKey).bind(gpu, label, { step, x, xq: a.xq, xd: a.xd }) : undefined;
-  const q8 = (...names: string[]) => names.some((n) => needsQ8Activations(W(n).type));
+}
+type Binder = ReturnType<typeof binder>;
 
-  const embdParts = W('token_embd.weight').parts;
-  const embed = embdParts.map((p, i) => k<EmbeddingKernel>(`embed.${i}`).bind(gpu, embdParts.length > 1 ? `embed[${i}]` : 'embed', { step, tokens: a.tokens, table: p.buffer, out: a.x }));
-  const layers: Record<string, RowsOps>[] = [];
-  for (let l = 0; l < c.nLayers; l++) {
-    const b = `blk.${l}.`;
-    layers.push({
-      attnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}attn_norm`, { step, x: a.x, w: W(b + 'attn_norm.weight').buffer, y: a.xn }),
-      quantXn: quantIf(q8(b + 'attn_q.weight', b + 'attn_k.weight', b + 'attn_v.weight'), 'quantDim', `${b}q8(xn)`, a.xn),
-      wq: matmul(`${b}attn_q`, b + 'attn_q.weight', a.xn, a.q),
-      wk: matmul(`${b}attn_k`, b + 'attn_k.weight', a.xn, a.k),
-      wv: matmul(`${b}attn_v`, b + 'attn_v.weight', a.xn, a.v),
-      ropeQ: k<RopeKernel>('ropeQ').bind(gpu, `${b}rope_q`, { step, x: a.q, positions: a.positions, table: K.ropeTable }),
-      ropeK: k<RopeKernel>('ropeK').bind(gpu, `${b}rope_k`, { step, x: a.k, positions: a.positions, table: K.ropeTable }),
-      kvWrite: k<KvWriteKernel>('kvWrite').bind(gpu, `${b}kv_write`, { step, k: a.k, v: a.v, positions: a.positions, slots: a.slots, pageTable: kv.pageTable, kCache: kv.k[l]!, vCache: kv.v[l]! }),
-      attention: k<AttentionKernel>('attention').bind(gpu, `${b}attention`, { step, q: a.q, kCache: kv.k[l]!, vCache: kv.v[l]!, pageTable: kv.pageTable, positions: a.positions, slots: a.slots, out: a.att }),
-      quantAtt: quantIf(q8(b + 'attn_output.weight'), 'quantDim', `${b}q8(att)`, a.att),
-      wo: matmul(`${b}attn_output`, b + 'attn_output.weight', a.att, a.tmp),
-      addAtt: k<AddKernel>('add').bind(gpu, `${b}residual_attn`, { step, x: a.tmp, y: a.x }),
-      ffnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}ffn_norm`, { step, x: a.x, w: W(b + 'ffn_norm.weight').buffer, y: a.xn }),
-      quantFfnIn: quantIf(q8(b + 'ffn_gate.weight', b + 'ffn_up.weight'), 'quantDim', `${b}q8(xn)`, a.xn),
-      w1: matmul(`${b}ffn_gate`, b + 'ffn_gate.weight', a.xn, a.gate),
-      w3: matmul(`${b}ffn_up`, b + 'ffn_up.weight', a.xn, a.up),
-      swiglu: k<SwigluKernel>('swiglu').bind(gpu, `${b}swiglu`, { step, gate: a.gate, up: a.up, out: a.gate }),
-      quantHidden: quantIf(q8(b + 'ffn_down.weight'), 'quantFfn', `${b}q8(hidden)`, a.gate),
-      w2: matmul(`${b}ffn_down`, b + 'ffn_down.weight', a.gate, a.tmp),
-      addFfn: k<AddKernel>('add').bind(gpu, `${b}residual_ffn`, { step, x: a.tmp, y: a.x }),
-    });
-  }
+function bindLayer(gpu: GpuContext, B: Binder, K: Kernels, kv: KvCache, a: Activations, l: number): LayerOps {
+  const { k, W, step, matmul, quantFor } = B;
+  const b = `blk.${l}.`;
+  return {
+    attnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}attn_norm`, { step, x: a.x, w: W(b + 'attn_norm.weight').buffer, y: a.xn }),
+    quantXn: quantFor([b + 'attn_q.weight', b + 'attn_k.weight', b + 'attn_v.weight'], 'quantDim', `${b}q8(xn)`, a.xn),
+    wq: matmul(`${b}attn_q`, b + 'attn_q.weight', a.xn, a.q),
+    wk: matmul(`${b}attn_k`, b + 'attn_k.weight', a.xn, a.k),
+    wv: matmul(`${b}attn_v`, b + 'attn_v.weight', a.xn, a.v),
+    ropeQ: k<RopeKernel>('ropeQ').bind(gpu, `${b}rope_q`, { step, x: a.q, positions: a.positions, table: K.ropeTable }),
+    ropeK: k<RopeKernel>('ropeK').bind(gpu, `${b}rope_k`, { step, x: a.k, positions: a.positions, table: K.ropeTable }),
+    kvWrite: k<KvWriteKernel>('kvWrite').bind(gpu, `${b}kv_write`, { step, k: a.k, v: a.v, positions: a.positions, slots: a.slots, pageTable: kv.pageTable, kCache: kv.k[l]!, vCache: kv.v[l]! }),
+    attention: k<AttentionKernel>('attention').bind(gpu, `${b}attention`, { step, q: a.q, kCache: kv.k[l]!, vCache: kv.v[l]!, pageTable: kv.pageTable, positions: a.positions, slots: a.slots, out: a.att }),
+    quantAtt: quantFor([b + 'attn_output.weight'], 'quantDim', `${b}q8(att)`, a.att),
+    wo: matmul(`${b}attn_output`, b + 'attn_output.weight', a.att, a.tmp),
+    addAtt: k<AddKernel>('add').bind(gpu, `${b}residual_attn`, { step, x: a.tmp, y: a.x }),
+    ffnNorm: k<RmsNormKernel>('norm').bind(gpu, `${b}ffn_norm`, { step, x: a.x, w: W(b + 'ffn_norm.weight').buffer, y: a.xn }),
+    quantFfnIn: quantFor([b + 'ffn_gate.weight', b + 'ffn_up.weight'], 'quantDim', `${b}q8(xn)`, a.xn),
+    w1: matmul(`${b}ffn_gate`, b + 'ffn_gate.weight', a.xn, a.gate),
+    w3: matmul(`${b}ffn_up`, b + 'ffn_up.weight', a.xn, a.up),
+    swiglu: k<SwigluKernel>('swiglu').bind(gpu, `${b}swiglu`, { step, gate: a.gate, up: a.up, out: a.gate }),
+    quantHidden: quantFor([b + 'ffn_down.weight'], 'quantFfn', `${b}q8(hidden)`, a.gate),
+    w2: matmul(`${b}ffn_down`, b + 'ffn_down.weight', a.gate, a.tmp),
+    addFfn: k<AddKernel>('add').bind(gpu, `${b}residual_ffn`, { step, x: a.tmp, y: a.x }),
+  };
+}
+
+function bindHead(gpu: GpuContext, B: Binder, c: LlamaConfig, a: Activations): HeadOps {
+  const { k, W, step, matmul, quantFor } = B;
   const outName = c.tiedEmbeddings ? 'token_embd.weight' : 'output.weight';
-  const gather = k<GatherRowsKernel>('gather').bind(gpu, 'gather_out_rows', { step, src: a.x, idx: a.outRows, dst: a.xo });
-  const finalNorm = k<RmsNormKernel>('normOut').bind(gpu, 'output_norm', { step, x: a.xo, w: W('output_norm.weight').buffer, y: a.xon });
-  const quantOut = quantIf(q8(outName), 'quantOut', 'q8(out)', a.xon);
-  const lmHead = matmul('output', outName, a.xon, a.logits, 'out');
-  const argmax = k<ArgmaxKernel>('argmax').bind(gpu, 'argmax', { step, logits: a.logits, ids: a.ids });
-  const sample = k<SampleKernel>('sample').bind(gpu, 'sample', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids });
-  const sampleLp = k<SampleKernel>('sampleLp').bind(gpu, 'sample+logprobs', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids, logprobs: a.logprobs });
-
-  return (T, S, mode) => {
-    const ops: Op[] = [];
-    const push = (f: RowsOps, rows: number) => { for (const g of Array.isArray(f) ? f : f ? [f] : []) ops.push(g(rows)); };
-    // 1. x = token embeddings                                           [T, dim]
-    push(embed, T);
-    for (const L of layers) {
-      // 2. attention block: xn = rmsnorm(x); q,k,v = xn Wq, xn Wk, xn Wv  [T, dim], [T, kvDim]
-      push(L.attnNorm, T); push(L.quantXn, T); push(L.wq, T); push(L.wk, T); push(L.wv, T);
-      // 3. rotate q and k by position; store k, v in the paged cache
-      push(L.ropeQ, T); push(L.ropeK, T); push(L.kvWrite, T);
-      // 4. causal GQA attention over each row's own sequence; x += att Wo
-      push(L.attention, T); push(L.quantAtt, T); push(L.wo, T); push(L.addAtt, T);
-      // 5. feed-forward: x += (silu(xn W1) * (xn W3)) W2                 [T, ffnDim] -> [T, dim]
-      push(L.ffnNorm, T); push(L.quantFfnIn, T); push(L.w1, T); push(L.w3, T); push(L.swiglu, T);
-      push(L.quantHidden, T); push(L.w2, T); push(L.addFfn, T);
-    }
-    // 6. only the rows that need logits: gather, final norm, classifier  [S, vocab]
-    push(gather, S); push(finalNorm, S); push(quantOut, S); push(lmHead, S);
-    // 7. pick tokens on the GPU, so only ids (and asked-for logprobs) come back
-    if (mode === 'ids') push(argmax, S);
-    else if (mode === 'sample') push(sample, S);
-    else if (mode === 'sample+logprobs') push(sampleLp, S);
-    return ops;
+  return {
+    gather: k<GatherRowsKernel>('gather').bind(gpu, 'gather_out_rows', { step, src: a.x, idx: a.outRows, dst: a.xo }),
+    finalNorm: k<RmsNormKernel>('normOut').bind(gpu, 'output_norm', { step, x: a.xo, w: W('output_norm.weight').buffer, y: a.xon }),
+    quantOut: quantFor([outName], 'quantOut', 'q8(out)', a.xon),
+    lmHead: matmul('output', outName, a.xon, a.logits, 'out'),
+    argmax: k<ArgmaxKernel>('argmax').bind(gpu, 'argmax', { step, logits: a.logits, ids: a.ids }),
+    sample: k<SampleKernel>('sample').bind(gpu, 'sample', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids }),
+    sampleLp: k<SampleKernel>('sampleLp').bind(gpu, 'sample+logprobs', { step, logits: a.logits, params: a.sampleParams, recent: a.recent, ids: a.ids, logprobs: a.logprobs }),
   };
+}
+
+/** Creates every bind group once, and returns the op-list builder for a step of a given size. */
+export function buildLayerOps(gpu: GpuContext, c: LlamaConfig, K: Kernels, w: GpuWeights, kv: KvCache, a: Activations, step: GPUBuffer): (nTokens: number, nOut: number, mode: StepMode) => Op[] {
+  const B = binder(gpu, K, w, a, step);
+  const embdParts = w.get('token_embd.weight').parts;
+  const embed = embdParts.map((p, i) => B.k<EmbeddingKernel>(`embed.${i}`).bind(gpu, embdParts.length > 1 ? `embed[${i}]` : 'embed', { step, tokens: a.tokens, table: p.buffer, out: a.x }));
+  const layers = Array.from({ length: c.nLayers }, (_, l) => bindLayer(gpu, B, K, kv, a, l));
+  const head = bindHead(gpu, B, c, a);
+  return (T, S, mode) => stepOps(embed, layers, head, T, S, mode);
+}
+
+/** The ops of a step of T token rows, S of which need logits, in the order run.c computes them. */
+function stepOps(embed: RowsOps, layers: readonly LayerOps[], H: HeadOps, T: number, S: number, mode: StepMode): Op[] {
+  const ops: Op[] = [];
+  const push = (f: RowsOps, rows: number) => { for (const g of Array.isArray(f) ? f : f ? [f] : []) ops.push(g(rows)); };
+  // 1. x = token embeddings                                           [T, dim]
+  push(embed, T);
+  for (const L of layers) {
+    // 2. attention block: xn = rmsnorm(x); q,k,v = xn Wq, xn Wk, xn Wv  [T, dim], [T, kvDim]
+    push(L.attnNorm, T); push(L.quantXn, T); push(L.wq, T); push(L.wk, T); push(L.wv, T);
+    // 3. rotate q and k by position; store k, v in the paged cache
+    push(L.ropeQ, T); push(L.ropeK, T); push(L.kvWrite, T);
+    // 4. causal GQA attention over each row's own sequence; x += att Wo
+    push(L.attention, T); push(L.quantAtt, T); push(L.wo, T); push(L.addAtt, T);
+    // 5. feed-forward: x += (silu(xn W1) * (xn W3)) W2                 [T, ffnDim] -> [T, dim]
+    push(L.ffnNorm, T); push(L.quantFfnIn, T); push(L.w1, T); push(L.w3, T); push(L.swiglu, T);
+    push(L.quantHidden, T); push(L.w2, T); push(L.addFfn, T);
+  }
+  // 6. only the rows that need logits: gather, final norm, classifier  [S, vocab]
+  push(H.gather, S); push(H.finalNorm, S); push(H.quantOut, S); push(H.lmHead, S);
+  // 7. pick tokens on the GPU, so only ids (and asked-for logprobs) come back
+  if (mode === 'ids') push(H.argmax, S);
+  else if (mode === 'sample') push(H.sample, S);
+  else if (mode === 'sample+logprobs') push(H.sampleLp, S);
+  return ops;
 }

@@ -151,11 +151,10 @@ if (!existsSync(FIXTURES)) {
       }
     });
 
-    it('encodes a few KB of text quickly', () => {
+    // No time limits here (speed belongs in benchmarks): the test's own timeout is the bound.
+    it('round-trips a few KB of text', () => {
       const text = STORY.repeat(40); // ~4.6 KB
-      const t0 = performance.now();
       const ids = tok.encode(text);
-      expect(performance.now() - t0).toBeLessThan(1000);
       expect(tok.decode(ids, { skipSpecial: true })).toBe(text);
     });
   });
@@ -172,17 +171,11 @@ if (!existsSync(FIXTURES)) {
       expect(tok.isEog(50256)).toBe(true);
     });
 
-    it('builds a 100k-token vocabulary and encodes a few KB of text quickly', async () => {
-      const meta = await loadMetadata('vocab/ggml-vocab-deepseek-llm.gguf');
-      const t0 = performance.now();
-      const tok = createTokenizer(meta);
-      const built = performance.now() - t0;
+    it('builds a 100k-token vocabulary and round-trips a few KB of text', async () => {
+      const tok = createTokenizer(await loadMetadata('vocab/ggml-vocab-deepseek-llm.gguf'));
       expect(tok.vocabSize).toBeGreaterThan(100_000);
-      expect(built).toBeLessThan(1000);
       const text = (STORY + ' 3.14159 ¿Qué tal? Übermäßig! ').repeat(30); // ~5 KB
-      const t1 = performance.now();
       const ids = tok.encode(text);
-      expect(performance.now() - t1).toBeLessThan(1000);
       expect(tok.decode(ids, { skipSpecial: true })).toBe(text);
       expect(tok.bosId).toBe(100000);
       expect(tok.encode('hi')[0]).toBe(100000); // add_bos_token = true in its metadata
