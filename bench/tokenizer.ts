@@ -1,23 +1,27 @@
 // Tokenizer speed on llama.cpp's vocabularies: building the vocabulary from GGUF metadata, and
 // encoding / decoding text at two sizes (4x the text should take ~4x the time if encoding is linear).
+// Every timed encode runs on a fresh tokenizer, so its word caches start empty; the text is words
+// drawn at random (seeded) from a corpus, so words repeat as in prose but the text does not.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readGGUF } from '../src/model/gguf/reader.js';
 import { FileSource } from '../src/model/source/file.js';
 import { createTokenizer } from '../src/tokenizer/index.js';
+import { rng } from '../test/reference/rng.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
 const VOCABS = ['llama-spm', 'gpt-2', 'deepseek-llm', 'phi-3', 'starcoder', 'falcon'];
 const SIZES_KB = [16, 64];
 const REPEATS = 7;
 
-/** Median wall time of `REPEATS` runs of `fn`, in ms (after one warm-up run). */
-function medianMs(fn: () => unknown): number {
-  fn();
+/** Median wall time of `REPEATS` runs of `fn(setup())`, in ms (after one warm-up run); setup is not timed. */
+function medianMs<T>(fn: (x: T) => unknown, setup: () => T = () => undefined as T): number {
+  fn(setup());
   const ts: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
+    const x = setup();
     const t0 = performance.now();
-    fn();
+    fn(x);
     ts.push(performance.now() - t0);
   }
   ts.sort((a, b) => a - b);
@@ -32,7 +36,14 @@ function corpus(vocabFile: string): string {
   return [...stories, ...inp].join('\n');
 }
 
-const sized = (text: string, kb: number) => text.repeat(Math.ceil((kb * 1024) / text.length)).slice(0, kb * 1024);
+/** About `kb` KiB of the corpus's words (each with the whitespace after it), in a seeded random order. */
+function sized(text: string, kb: number): string {
+  const words = text.match(/\S+\s*/g) ?? [];
+  const next = rng(kb);
+  let s = '';
+  while (s.length < kb * 1024) s += words[Math.floor(next() * words.length)];
+  return s;
+}
 
 export async function benchTokenizer(): Promise<unknown> {
   const rows = [];
@@ -43,13 +54,14 @@ export async function benchTokenizer(): Promise<unknown> {
     const meta = (await readGGUF(src)).metadata;
     await src.close();
     const buildMs = medianMs(() => createTokenizer(meta));
+    const fresh = () => createTokenizer(meta);
     const tok = createTokenizer(meta);
     const text = corpus(file);
     const row: Record<string, unknown> = { vocab: name, model: tok.model, vocabSize: tok.vocabSize, buildMs: +buildMs.toFixed(1) };
     for (const kb of SIZES_KB) {
       const t = sized(text, kb);
       const ids = tok.encode(t, { addSpecial: false });
-      const encMs = medianMs(() => tok.encode(t, { addSpecial: false }));
+      const encMs = medianMs((cold) => cold.encode(t, { addSpecial: false }), fresh);
       const decMs = medianMs(() => tok.decode(ids));
       Object.assign(row, {
         [`tokens${kb}k`]: ids.length,

@@ -5,7 +5,7 @@ import type { Metadata } from '../model/gguf/metadata.js';
 import { BpeTokenizer } from './bpe.js';
 import { createStreamingDecoder, Pieces, type StreamingDecoder } from './decode.js';
 import { partition } from './special.js';
-import { spmTokenize } from './spm.js';
+import { SpmTokenizer } from './spm.js';
 import { wellFormed } from './unicode.js';
 import { ATTR_CONTROL, loadVocab, type TokenizerModel, type Vocab } from './vocab.js';
 import { wpmTokenize } from './wpm.js';
@@ -55,6 +55,7 @@ export function createTokenizer(metadata: Metadata): Tokenizer {
   const v = loadVocab(metadata);
   const pieces = new Pieces(v);
   const bpe = v.type === 'bpe' ? new BpeTokenizer(v) : undefined;
+  const spm = v.type === 'spm' ? new SpmTokenizer(v) : undefined;
   return {
     model: v.model,
     vocabSize: v.tokens.length,
@@ -64,7 +65,7 @@ export function createTokenizer(metadata: Metadata): Tokenizer {
     padId: v.pad,
     addBos: v.addBos,
     addEos: v.addEos,
-    encode: (text, opts = {}) => encode(v, bpe, text, opts.addSpecial ?? true, opts.parseSpecial ?? false),
+    encode: (text, opts = {}) => encode(v, bpe, spm, text, opts.addSpecial ?? true, opts.parseSpecial ?? false),
     decode(ids, opts = {}) {
       const d = createStreamingDecoder(v, pieces, { atStart: true, skipSpecial: opts.skipSpecial ?? false });
       let s = '';
@@ -78,7 +79,7 @@ export function createTokenizer(metadata: Metadata): Tokenizer {
   };
 }
 
-function encode(v: Vocab, bpe: BpeTokenizer | undefined, text: string, addSpecial: boolean, parseSpecial: boolean): number[] {
+function encode(v: Vocab, bpe: BpeTokenizer | undefined, spm: SpmTokenizer | undefined, text: string, addSpecial: boolean, parseSpecial: boolean): number[] {
   const out: number[] = [];
   const frags = partition(v, wellFormed(text), parseSpecial);
   if (addSpecial && (v.addBos || v.type === 'wpm') && v.bos !== undefined) out.push(v.bos);
@@ -92,7 +93,7 @@ function encode(v: Vocab, bpe: BpeTokenizer | undefined, text: string, addSpecia
     }
     if (v.type === 'spm') {
       const t = v.addSpacePrefix && afterSpecial ? ' ' + f : f;
-      spmTokenize(v, t.replaceAll(' ', '▁'), out);
+      spm!.tokenize(t.replaceAll(' ', '▁'), out);
     } else if (v.type === 'bpe') {
       bpe!.tokenize(f, out);
     } else {

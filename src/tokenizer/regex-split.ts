@@ -3,7 +3,7 @@
 // The GPT-2 and Llama-3 expressions use llama.cpp's hand-written splitters; the others run as JS
 // regexes over the same "collapsed" text llama.cpp feeds std::regex (every non-ASCII codepoint
 // replaced by one byte standing for its category), so \p{..} and \s behave exactly as there.
-import { CPT_CATEGORIES, CPT_LETTER, CPT_MARK, CPT_NUMBER, CPT_PUNCTUATION, CPT_SYMBOL, CPT_WHITESPACE, cptFlags, codepoints, toLowerCpt } from './unicode.js';
+import { CPT_CATEGORIES, CPT_LETTER, CPT_MARK, CPT_NUMBER, CPT_PUNCTUATION, CPT_SYMBOL, CPT_WHITESPACE, cptFlags, codepoints, fromCodepoints, toLowerCpt } from './unicode.js';
 
 export const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 export const LLAMA3_REGEX = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -63,15 +63,15 @@ function plainRegex(expr: string): RegExp {
   return new RegExp(out, 'gu');
 }
 
-function collapsedText(cpts: number[]): string {
-  let s = '';
-  for (const cp of cpts) {
-    if (cp < 0x80) { s += String.fromCharCode(cp); continue; }
+function collapsedText(cpts: Uint32Array): string {
+  const units = new Uint32Array(cpts.length);
+  for (let i = 0; i < cpts.length; i++) {
+    const cp = cpts[i]!;
+    if (cp < 0x80) { units[i] = cp; continue; }
     const f = cptFlags(cp);
-    if (f & CPT_WHITESPACE) { s += String.fromCharCode(COLLAPSED_SPACE); continue; }
-    s += String.fromCharCode(COLLAPSED_CODE.get(f & CPT_CATEGORIES) ?? COLLAPSED_OTHER);
+    units[i] = f & CPT_WHITESPACE ? COLLAPSED_SPACE : (COLLAPSED_CODE.get(f & CPT_CATEGORIES) ?? COLLAPSED_OTHER);
   }
-  return s;
+  return fromCodepoints(units);
 }
 
 /** Splits each [start, start+len) range of `text` (one UTF-16 unit per codepoint) with `re`. */
@@ -103,16 +103,20 @@ function countCpts(s: string): number {
   return n;
 }
 
-/** As splitCollapsed, but on real text where a codepoint may take two UTF-16 units. */
-function splitPlain(cpts: number[], re: RegExp, lengths: number[]): number[] {
+/** The text with non-ASCII whitespace collapsed to one space, as llama.cpp's plain regexes see it. */
+function plainText(cpts: Uint32Array): string {
+  return fromCodepoints(cpts.map((cp) => (cp > 0x7f && cptFlags(cp) & CPT_WHITESPACE ? COLLAPSED_SPACE : cp)));
+}
+
+/** As splitCollapsed, but on plainText(cpts), where a codepoint may take two UTF-16 units. */
+function splitPlain(cpts: Uint32Array, text: string, re: RegExp, lengths: number[]): number[] {
   const out: number[] = [];
-  let start = 0;
+  let cp = 0;
+  let unit = 0;
   for (const len of lengths) {
-    let piece = '';
-    for (let i = start; i < start + len; i++) {
-      const cp = cpts[i]!;
-      piece += String.fromCodePoint(cp > 0x7f && cptFlags(cp) & CPT_WHITESPACE ? COLLAPSED_SPACE : cp);
-    }
+    const from = unit;
+    for (const end = cp + len; cp < end; cp++) unit += cpts[cp]! > 0xffff ? 2 : 1;
+    const piece = text.slice(from, unit);
     let last = 0;
     re.lastIndex = 0;
     for (let m = re.exec(piece); m; m = re.exec(piece)) {
@@ -122,7 +126,6 @@ function splitPlain(cpts: number[], re: RegExp, lengths: number[]): number[] {
       last = m.index + m[0].length;
     }
     if (last < piece.length) out.push(countCpts(piece.slice(last)));
-    start += len;
   }
   return out;
 }
@@ -133,7 +136,7 @@ class RangeScanner {
   private ini = 0;
   private end = 0;
   private prevEnd = 0;
-  constructor(private readonly cpts: number[]) {}
+  constructor(private readonly cpts: Uint32Array) {}
   reset(ini: number, end: number): void { this.ini = ini; this.end = end; this.prevEnd = ini; }
   cpt(pos: number): number { return pos >= this.ini && pos < this.end ? this.cpts[pos]! : -1; }
   flags(pos: number): number { return pos >= this.ini && pos < this.end ? cptFlags(this.cpts[pos]!) : 0; }
@@ -172,7 +175,7 @@ class RangeScanner {
 
 const notWordLike = (f: number) => f !== 0 && !(f & (CPT_WHITESPACE | CPT_LETTER | CPT_NUMBER));
 
-function splitGpt2(cpts: number[], lengths: number[]): number[] {
+function splitGpt2(cpts: Uint32Array, lengths: number[]): number[] {
   const s = new RangeScanner(cpts);
   let start = 0;
   for (const len of lengths) {
@@ -196,7 +199,7 @@ function splitGpt2(cpts: number[], lengths: number[]): number[] {
   return s.out;
 }
 
-function splitLlama3(cpts: number[], lengths: number[]): number[] {
+function splitLlama3(cpts: Uint32Array, lengths: number[]): number[] {
   const s = new RangeScanner(cpts);
   let start = 0;
   for (const len of lengths) {
@@ -243,13 +246,17 @@ export function regexSplit(text: string, exprs: readonly string[]): string[] {
   const cpts = codepoints(text);
   let lengths = cpts.length > 0 ? [cpts.length] : [];
   let collapsed: string | undefined;
+  let plain: string | undefined;
   for (const expr of exprs) {
     if (expr === GPT2_REGEX) lengths = splitGpt2(cpts, lengths);
     else if (expr === LLAMA3_REGEX) lengths = splitLlama3(cpts, lengths);
     else if (usesCategories(expr)) {
       collapsed ??= collapsedText(cpts);
       lengths = splitCollapsed(collapsed, compiled(expr, collapseRegex), lengths);
-    } else lengths = splitPlain(cpts, compiled(expr, plainRegex), lengths);
+    } else {
+      plain ??= plainText(cpts);
+      lengths = splitPlain(cpts, plain, compiled(expr, plainRegex), lengths);
+    }
   }
   // Turn codepoint lengths back into substrings of the original text.
   const words: string[] = [];

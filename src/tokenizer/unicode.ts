@@ -59,14 +59,24 @@ export function wellFormed(text: string): string {
   return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
 
-export function codepoints(text: string): number[] {
-  const out: number[] = [];
+/** The codepoints of `text` (one typed allocation: a long prompt's growing array cost GC time). */
+export function codepoints(text: string): Uint32Array {
+  const out = new Uint32Array(text.length);
+  let n = 0;
   for (let i = 0; i < text.length; i++) {
     const cp = text.codePointAt(i)!;
-    out.push(cp);
+    out[n++] = cp;
     if (cp > 0xffff) i++;
   }
-  return out;
+  return out.subarray(0, n);
+}
+
+/** The string of `cps[from, to)`, built in chunks instead of a character at a time. */
+export function fromCodepoints(cps: Uint32Array, from = 0, to = cps.length): string {
+  const CHUNK = 4096;
+  let s = '';
+  for (let i = from; i < to; i += CHUNK) s += String.fromCodePoint.apply(null, cps.subarray(i, Math.min(i + CHUNK, to)) as unknown as number[]);
+  return s;
 }
 
 export function utf8Length(text: string): number {
