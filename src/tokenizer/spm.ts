@@ -5,6 +5,8 @@ import { utf8 } from './unicode.js';
 import type { Vocab } from './vocab.js';
 
 const CACHE_LIMIT = 50_000;
+/** Longer pieces (text with no cut in it: long space runs, CJK, base64) are merged, not kept. */
+const CACHE_MAX_PIECE = 64;
 const pairKey = (a: number, b: number) => a * 0x110000 + b;
 
 /**
@@ -40,6 +42,7 @@ export class SpmTokenizer {
   }
 
   private piece(text: string, out: number[]): void {
+    if (text.length > CACHE_MAX_PIECE) return mergePiece(this.v, text, out);
     let ids = this.cache.get(text);
     if (!ids) {
       const fresh: number[] = [];

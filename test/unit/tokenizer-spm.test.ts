@@ -47,8 +47,10 @@ describe.skipIf(!have)('SentencePiece: merging in cut pieces equals one pass ove
       const v = await vocab(rel);
       const spm = new SpmTokenizer(v);
       const next = rng(rel.length * 7919);
-      for (let i = 0; i < 300; i++) {
-        const text = randomText(v, next);
+      // Pieces longer than the cache keeps (a long run with no cut in it), then random text.
+      const long = ['▁'.repeat(100) + 'x', 'a'.repeat(150), 'ab'.repeat(90) + '▁▁', '7'.repeat(80)];
+      for (let i = 0; i < long.length + 300; i++) {
+        const text = long[i] ?? randomText(v, next);
         const want = referenceSpm(v, text);
         for (const pass of ['first', 'cached']) {
           const got: number[] = [];
