@@ -6,6 +6,7 @@ import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerationStream
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerEvent, StepPlan } from '../scheduler/types.js';
 import { openaiFacade } from '../stream/openai.js';
+import { stopList } from '../stream/stop.js';
 import type { ByteSource } from '../model/source/types.js';
 import { ChatTemplate } from './chat-template.js';
 import type { StepBatch } from './forward.js';
@@ -99,7 +100,7 @@ export class LocalEngine implements Engine {
         repeatPenalty: req.repeat_penalty ?? 1, seed: BigInt.asUintN(64, BigInt(req.seed ?? Math.floor(Math.random() * 2 ** 32))),
         logprobs: req.logprobs || req.top_logprobs ? 1 + (req.top_logprobs ?? 0) : 0,
       };
-      const stops = req.stop === undefined ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop;
+      const stops = stopList(req.stop);
       const state = new RequestState(id, promptIds, sampling, stops, tok, this.opts.streamBuffer ?? 256, {
         // A full stream buffer pauses the sequence (it keeps its pages); draining resumes it.
         onOverflow: () => this.scheduler.setPaused(id, true),

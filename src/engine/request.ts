@@ -38,7 +38,7 @@ export class RequestState {
     readonly id: string,
     readonly promptIds: number[],
     readonly sampling: RowSampling,
-    stops: string[],
+    stops: readonly string[],
     private readonly tokenizer: Tokenizer,
     bufferSize: number,
     hooks: { onOverflow: () => void; onDrain: () => void; onCancel: () => void },

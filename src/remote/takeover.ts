@@ -10,7 +10,7 @@
 // Usage adds up: prompt_tokens of the original request, completion_tokens summed over targets.
 import { FridayError } from '../api/errors.js';
 import type { FinalEvent, FinishReason, Usage } from '../api/types.js';
-import { StopMatcher } from '../stream/stop.js';
+import { StopMatcher, stopList } from '../stream/stop.js';
 import type { StreamingDecoder, Tokenizer } from '../tokenizer/index.js';
 import type { LegBatch, LegTokenEvent } from './chunks.js';
 import type { FailoverTarget, LegRequest } from './failover.js';
@@ -23,8 +23,6 @@ export const NOTHING_LEFT = 'nothing-left';
 /** A target's batch as the consumer gets it. `stopped`: a stop string ended it (the target must be stopped). */
 export interface Taken { out: LegBatch; ended?: boolean; stopped?: boolean }
 
-const stopsOf = (s: string | string[] | undefined): string[] => (s === undefined || s === null ? [] : typeof s === 'string' ? [s] : s);
-
 export class Delivered implements Books {
   readonly ids: number[];
   emitted: string;
@@ -35,14 +33,14 @@ export class Delivered implements Books {
   private failedTokens = 0;
   private matcher: StopMatcher | undefined;
   private decoder: StreamingDecoder | undefined;
-  private readonly stops: string[];
+  private readonly stops: readonly string[];
   private promptIdsMemo: number[] | null | undefined;
 
   constructor(private readonly req: LegRequest, private readonly tokenizer: Tokenizer | undefined, books: Books) {
     this.ids = books.ids;
     this.emitted = books.emitted;
     this.count = books.count;
-    this.stops = stopsOf(req.kind === 'chat' ? req.chat!.stop : req.gen!.stop);
+    this.stops = stopList(req.kind === 'chat' ? req.chat!.stop : req.gen!.stop);
   }
 
   /**
@@ -138,26 +136,32 @@ export class Delivered implements Books {
     return tk.createDecoder({ atStart, skipSpecial: true });
   }
 
+  /** The delivered ids through a fresh decoder and stop matcher: the text they emit, and both. */
+  private replay(): { text: string; decoder: StreamingDecoder; matcher: StopMatcher } {
+    const decoder = this.newDecoder();
+    const matcher = new StopMatcher(this.stops);
+    let text = '';
+    for (const id of this.ids) text += matcher.push(decoder.push(id)).emit;
+    return { text, decoder, matcher };
+  }
+
   /** Everything generated so far as text, held-back text included (for text continuations). */
   private fullText(): string {
     if (!this.tokenizer || !this.idsKnown()) return this.emitted;
-    const d = this.newDecoder();
-    const m = new StopMatcher(this.stops);
-    let s = '';
-    for (const id of this.ids) s += m.push(d.push(id)).emit;
-    return s + m.flush() + d.flush();
+    const r = this.replay();
+    return r.text + r.matcher.flush() + r.decoder.flush();
   }
 
   /** From the first failover on, the router decodes (if it can) and applies stop strings. */
   private takeOverText(): void {
     if (this.matcher) return;
-    this.matcher = new StopMatcher(this.stops);
-    if (!this.tokenizer || !this.idsKnown()) return;
-    const d = this.newDecoder();
-    let replay = '';
-    for (const id of this.ids) replay += this.matcher.push(d.push(id)).emit;
-    if (replay === this.emitted) this.decoder = d;
-    else this.matcher = new StopMatcher(this.stops); // the target's text differs from our decoding: trust its text
+    const r = this.tokenizer && this.idsKnown() ? this.replay() : undefined;
+    if (r && r.text === this.emitted) {
+      this.matcher = r.matcher;
+      this.decoder = r.decoder;
+    } else {
+      this.matcher = new StopMatcher(this.stops); // no tokenizer, or its text differs from the target's: trust the target's text
+    }
   }
 
   private usageAfterFailover(legUsage: Usage | undefined, completion: number): Usage {

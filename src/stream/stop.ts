@@ -1,4 +1,10 @@
 // Holds back text that could still become a stop string, so a stop string is never emitted.
+
+/** A request's `stop` as a list (absent, null over JSON, one string, or several). */
+export function stopList(stop: string | readonly string[] | null | undefined): readonly string[] {
+  return stop === undefined || stop === null ? [] : typeof stop === 'string' ? [stop] : stop;
+}
+
 export class StopMatcher {
   private pending = '';
   private readonly maxLen: number;

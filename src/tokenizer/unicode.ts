@@ -71,11 +71,11 @@ export function codepoints(text: string): Uint32Array {
   return out.subarray(0, n);
 }
 
-/** The string of `cps[from, to)`, built in chunks instead of a character at a time. */
-export function fromCodepoints(cps: Uint32Array, from = 0, to = cps.length): string {
+/** The string of `cps`, built in chunks instead of a character at a time. */
+export function fromCodepoints(cps: Uint32Array): string {
   const CHUNK = 4096;
   let s = '';
-  for (let i = from; i < to; i += CHUNK) s += String.fromCodePoint.apply(null, cps.subarray(i, Math.min(i + CHUNK, to)) as unknown as number[]);
+  for (let i = 0; i < cps.length; i += CHUNK) s += String.fromCodePoint.apply(null, cps.subarray(i, i + CHUNK) as unknown as number[]);
   return s;
 }
 

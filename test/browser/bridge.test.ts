@@ -18,6 +18,7 @@ import { ModelFileRegistry } from '../../electron/lib/model-files.js';
 import { RemoteProxy } from '../../electron/lib/remote-proxy.js';
 import { mountApp, type FridayApp } from '../../web/src/app.js';
 import { BridgeRemoteEngine, BridgeSource, unwrap } from '../../web/src/bridge-client.js';
+import { until } from '../helpers/until.js';
 
 declare const __FIXTURES__: string;
 const MODEL_URL = `/@fs${__FIXTURES__}/models/stories260K.gguf`;
@@ -169,14 +170,6 @@ function fakeElectron(): FakeMain {
   mainPort.start();
   return fake;
 }
-
-const until = async (cond: () => boolean, timeoutMs: number, what: string) => {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 describe.skipIf(!have)('the demo over the Electron bridge (fake main over a MessageChannel)', () => {
   let electron: FakeMain;

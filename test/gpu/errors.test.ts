@@ -19,7 +19,7 @@ describe('GPU errors become FridayErrors', () => {
       // MAP_READ may only be combined with COPY_DST: this is a validation error.
       gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
       await gpu.device.queue.onSubmittedWorkDone();
-      expect(await until(() => gpu.lostOrFailed !== undefined, 10_000)).toBe(true); // errors arrive as events
+      await until(() => gpu.lostOrFailed !== undefined, 10_000, 'the validation error'); // errors arrive as events
       expect(() => gpu.check()).toThrow(FridayError);
       try {
         gpu.check();

@@ -3,13 +3,16 @@
 // RemoteEngine's are). No network: the same loop against real servers is in test/e2e.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
 import type { GenerateEvent } from '../../src/api/types.js';
 import type { LegEvent } from '../../src/remote/chunks.js';
 import { failoverEvents, runWithFailover, type FailoverTarget, type LegRequest } from '../../src/remote/failover.js';
 import { Channel } from '../../src/stream/channel.js';
-import { StopMatcher } from '../../src/stream/stop.js';
+import { readGGUF } from '../../src/model/gguf/reader.js';
+import { FileSource } from '../../src/model/source/file.js';
+import { StopMatcher, stopList } from '../../src/stream/stop.js';
+import { createTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
 
 /** A target that emits `tokens` (text = char) after the prompt, failing after `failAfter` tokens. */
 function fake(name: string, o: { failAfter?: number; code?: FridayError['code']; canContinueChat?: boolean; ids?: boolean; log?: LegRequest[]; closed?: string[] } = {}): FailoverTarget {
@@ -311,17 +314,39 @@ const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
 const TOKMODEL = resolve(FIXTURES, 'models/stories260K.gguf'); // has byte-fallback tokens
 
 describe.skipIf(!existsSync(TOKMODEL))('runWithFailover with a real tokenizer', () => {
-  it('loses no held-back text (partial UTF-8, stop prefixes) at the failover point', async () => {
-    const { FileSource } = await import('../../src/model/source/file.js');
-    const { readGGUF } = await import('../../src/model/gguf/reader.js');
-    const { createTokenizer } = await import('../../src/tokenizer/index.js');
+  const prompt = 'Once';
+  const stops = ['the end'];
+  let tok: Tokenizer, promptIds: number[], gen: number[];
+  beforeAll(async () => {
     const src = await FileSource.open(TOKMODEL);
-    const tok = createTokenizer((await readGGUF(src)).metadata);
+    tok = createTokenizer((await readGGUF(src)).metadata);
     await src.close();
-    const prompt = 'Once';
-    const promptIds = tok.encode(prompt, { addSpecial: true });
-    const gen = tok.encode(' upon a time, héllo — 日本 the end. More', { addSpecial: false });
-    const stops = ['the end'];
+    promptIds = tok.encode(prompt, { addSpecial: true });
+    gen = tok.encode(' upon a time, héllo — 日本 the end. More', { addSpecial: false });
+  });
+  // Targets that behave like engines: their own decoder and stop matcher from wherever they start.
+  // `shout`: a server whose text is not what the tokenizer makes of its ids.
+  const engineLike = (name: string, failAfter?: number, shout = false): FailoverTarget => ({
+    name,
+    canContinue: () => true,
+    async *open(req) {
+      const p = typeof req.gen!.prompt === 'string' ? tok.encode(req.gen!.prompt, { addSpecial: true }) : req.gen!.prompt;
+      const start = p.length - promptIds.length;
+      const d = tok.createDecoder({ atStart: p.length === 1, skipSpecial: true });
+      const m = new StopMatcher(stopList(req.gen!.stop));
+      const say = (s: string) => (shout ? s.toUpperCase() : s);
+      let i = 0;
+      for (const id of gen.slice(start)) {
+        if (i === failAfter) throw new FridayError('DEVICE_LOST', 'lost');
+        const r = m.push(d.push(id));
+        if (r.stopped) { yield { done: true, text: say(r.emit), index: i + 1, finish_reason: 'stop', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i + 1, total_tokens: 0 } }; return; }
+        yield { done: false, token: id, text: say(r.emit), index: i++ };
+      }
+      yield { done: true, text: say(m.flush() + d.flush()), index: i, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i, total_tokens: 0 } };
+    },
+  });
+
+  it('loses no held-back text (partial UTF-8, stop prefixes) at the failover point', async () => {
     // What an uninterrupted engine emits (RequestState: decoder → stop matcher).
     const oneRun = () => {
       const d = tok.createDecoder({ atStart: promptIds.length === 1, skipSpecial: true });
@@ -337,25 +362,6 @@ describe.skipIf(!existsSync(TOKMODEL))('runWithFailover with a real tokenizer', 
     const expected = oneRun();
     expect(expected).toMatch(/upon a time, héllo — 日本 $/); // the stop string and what follows are cut
     expect(gen.length).toBeGreaterThan(15); // multi-byte characters are split over byte tokens
-    // Targets that behave like engines: their own decoder and stop matcher from wherever they start.
-    const engineLike = (name: string, failAfter?: number): FailoverTarget => ({
-      name,
-      canContinue: () => true,
-      async *open(req) {
-        const p = typeof req.gen!.prompt === 'string' ? tok.encode(req.gen!.prompt, { addSpecial: true }) : req.gen!.prompt;
-        const start = p.length - promptIds.length;
-        const d = tok.createDecoder({ atStart: p.length === 1, skipSpecial: true });
-        const m = new StopMatcher(typeof req.gen!.stop === 'string' ? [req.gen!.stop] : req.gen!.stop ?? []);
-        let i = 0;
-        for (const id of gen.slice(start)) {
-          if (i === failAfter) throw new FridayError('DEVICE_LOST', 'lost');
-          const r = m.push(d.push(id));
-          if (r.stopped) { yield { done: true, text: r.emit, index: i + 1, finish_reason: 'stop', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i + 1, total_tokens: 0 } }; return; }
-          yield { done: false, token: id, text: r.emit, index: i++ };
-        }
-        yield { done: true, text: m.flush() + d.flush(), index: i, finish_reason: 'length', served_by: name, usage: { prompt_tokens: p.length, completion_tokens: i, total_tokens: 0 } };
-      },
-    });
     // Fail at every possible point: the text is always the uninterrupted text.
     for (let k = 1; k < gen.length; k++) {
       const r = await drain(runWithFailover({ kind: 'completion', gen: { prompt, stop: stops } }, list(engineLike('local', k), engineLike('remote')), { tokenizer: tok }));
@@ -365,5 +371,15 @@ describe.skipIf(!existsSync(TOKMODEL))('runWithFailover with a real tokenizer', 
       expect(r.final!.usage.prompt_tokens).toBe(promptIds.length);
     }
   });
-});
 
+  it('keeps to the targets\' text when it is not what the tokenizer decodes', async () => {
+    const req: LegRequest = { kind: 'completion', gen: { prompt } };
+    const whole = (await drain(runWithFailover(req, list(engineLike('solo', undefined, true)), { tokenizer: tok }))).text;
+    expect(whole).toMatch(/UPON A TIME, HÉLLO/);
+    for (const k of [2, 3, 5]) {
+      const r = await drain(runWithFailover(req, list(engineLike('local', k, true), engineLike('remote', undefined, true)), { tokenizer: tok }));
+      expect(r.error, `failover after ${k}`).toBeUndefined();
+      expect(r.text, `failover after ${k}`).toBe(whole);
+    }
+  });
+});

@@ -178,7 +178,7 @@ describe.skipIf(!have)('WorkerEngine over a MessageChannel (real LocalEngine on 
       // a step on SwiftShader under load can take longer than any fixed quiet period.
       expect(local).toBeInstanceOf(LocalEngine);
       const engine = local as LocalEngine;
-      expect(await until(() => engine.schedulerStats.paused > 0)).toBe(true);
+      await until(() => engine.schedulerStats.paused > 0, 60_000, 'the engine to pause the sequence');
       expect(engine.schedulerStats.paused).toBe(1);
       expect(engine.prometheus()).toMatch(/^friday_paused_sequences 1$/m);
       const last = local!.stats().tokensGenerated - before;
@@ -226,7 +226,7 @@ describe.skipIf(!have)('WorkerEngine over a MessageChannel (real LocalEngine on 
       await it.next();
       w.hostPort.close(); // what worker termination looks like to a port
       await expect((async () => { while (!(await it.next()).done); })()).rejects.toMatchObject({ code: 'INTERNAL', details: { reason: 'worker-closed' } });
-      expect(await until(() => local!.stats().running === 0)).toBe(true);
+      await until(() => local!.stats().running === 0, 60_000, 'the worker side to let go of the sequence');
       expect(local!.stats()).toMatchObject({ running: 0, waiting: 0 });
     } finally {
       w.dispose();
