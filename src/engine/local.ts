@@ -127,6 +127,7 @@ export class LocalEngine implements Engine {
     this.requests.delete(id);
     state.fail(e);
     this.metrics.onFinished('abort');
+    this.wake?.(); // the loop may be waiting on this sequence's consumer: it has one less to wait for
   }
 
   private kick(): void {
@@ -139,8 +140,9 @@ export class LocalEngine implements Engine {
     while (!this.closed && this.scheduler.hasWork()) {
       const plan = this.scheduler.schedule();
       if (plan.seqs.length === 0) {
-        // Everything runnable is paused on slow consumers: wait for a drain or a new request.
-        await new Promise<void>((r) => { this.wake = r; setTimeout(r, 50); });
+        // Everything runnable is paused on slow consumers: sleep until a drain, a new request, an
+        // abort, a lost device or close() wakes us (each calls wake()), with no timer polling.
+        await new Promise<void>((r) => { this.wake = r; });
         this.wake = undefined;
         continue;
       }
@@ -215,6 +217,7 @@ export class LocalEngine implements Engine {
       st.fail(e);
     }
     this.requests.clear();
+    this.wake?.();
   }
 
   stats(): EngineStats {
@@ -243,7 +246,6 @@ export class LocalEngine implements Engine {
     }
     this.closed = true;
     this.failAll(new FridayError('ENGINE_CLOSED', 'The engine was closed before this request finished.'));
-    this.wake?.();
     await this.loopDone;
     this.model.destroy();
   }

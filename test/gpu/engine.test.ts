@@ -7,6 +7,7 @@ import type { GenerateEvent, GenerateRequest } from '../../src/api/types.js';
 import { LocalEngine } from '../../src/engine/local.js';
 import { FileSource } from '../../src/model/source/file.js';
 import { drain, type Outcome } from '../helpers/drain.js';
+import { until } from '../helpers/until.js';
 import { rng } from './helpers.js';
 
 const FIXTURES = resolve(process.cwd(), '../shared/fixtures');
@@ -136,6 +137,20 @@ describe.skipIf(!have)('LocalEngine: continuous batching', () => {
 });
 
 describe.skipIf(!have)('LocalEngine: no leaks under churn', () => {
+  it('a graceful close does not wait on a paused stream whose consumer walked away', { timeout: 60_000 }, async () => {
+    const e = await engineFor(STORIES, { maxSeqs: 2, contextLength: 64, maxBatchTokens: 32, pageSize: 8, streamBuffer: 2 });
+    const it = e.generate({ prompt: [1, 400, 500], max_tokens: 40, temperature: 0 })[Symbol.asyncIterator]();
+    await it.next();
+    // Nothing is read now: the sequence pauses with the only work there is, so the loop sleeps.
+    await until(() => e.schedulerStats.paused === 1, 30_000, 'the unread stream to pause');
+    await it.return!(); // the consumer leaves: its sequence is aborted, and the engine has no work
+    expect(e.schedulerStats.running + e.schedulerStats.waiting).toBe(0);
+    // The drain window is far longer than the test's timeout: close() must see the loop end
+    // rather than sit out the window.
+    await e.close(600_000);
+    expect(e.model.gpu.liveBuffers).toBe(0);
+  });
+
   it('after 200 mixed requests (aborts, stops, EOS, lengths) pages and buffers are back to baseline', { timeout: 600_000 }, async () => {
     const e = await engineFor(STORIES, { maxSeqs: 16, contextLength: 64, maxBatchTokens: 64, pageSize: 8, numPages: 48, maxQueue: 512 });
     const buffers0 = e.model.gpu.liveBuffers;
