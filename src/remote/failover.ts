@@ -124,6 +124,20 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
   }
 }
 
+/** A target being read: its iterator, and what it already did if it was handed back. */
+interface Leg {
+  target: FailoverTarget;
+  it: AsyncIterator<LegEvent | LegBatch>;
+  anomaly?: Anomaly;
+}
+
+/** What the loop has tried: the last error, the target that failed, those that cannot continue. */
+interface Tried {
+  lastErr: FridayError | undefined;
+  failed: FailoverTarget | undefined;
+  cannotContinue: string[];
+}
+
 /**
  * The failover loop, started from a handoff that went wrong (`from`: the target, its iterator,
  * the books, what happened). It returns a Handoff (and ends) when it opens a target that serves
@@ -133,67 +147,79 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
 async function* failoverLoop(req: LegRequest, next: NextTarget, opts: FailoverOptions, from: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
   const { signal } = opts;
   const d = new Delivered(req, opts.tokenizer, from.books);
-  let lastErr: FridayError | undefined;
-  let failed: FailoverTarget | undefined;
-  const cannotContinue: string[] = [];
+  const tried: Tried = { lastErr: undefined, failed: undefined, cannotContinue: [] };
   let handedOff = false;
-  let resume: Resume | undefined = from;
+  let leg: Leg | undefined = from; // go on as if this loop had been reading it all along
   try {
     for (;;) {
       // 1. The target to read: the one handed back, else the next one, sent the request or its continuation.
-      let target: FailoverTarget | undefined;
-      let it: AsyncIterator<LegEvent | LegBatch>;
-      let anomaly: Anomaly | undefined;
-      if (resume) {
-        ({ target, it, anomaly } = resume); // go on as if this loop had been reading it all along
-        resume = undefined;
-      } else {
-        throwIfAborted(signal, 'request');
-        target = await next({ kind: req.kind, tokens: d.count, error: lastErr, failed });
-        if (!target) throw exhausted(req.kind, lastErr, d.count, cannotContinue);
-        const legReq = d.count === 0 ? req : d.continuationFor(target, lastErr);
-        if (legReq === CANNOT_CONTINUE) {
-          cannotContinue.push(target.name);
-          failed = target;
-          continue;
+      if (!leg) {
+        const opened = await openNext(req, next, signal, d, tried);
+        if (opened === undefined) continue; // that one cannot continue this stream: the next
+        if ('end' in opened) {
+          yield [opened.end];
+          return undefined;
         }
-        if (legReq === NOTHING_LEFT) {
-          yield [d.lengthEnd(failed?.name ?? target.name)];
-          return;
-        }
-        // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
-        // gone) ends it through its iterator's return(), as for-await does.
-        it = target.open(legReq, signal)[Symbol.asyncIterator]();
-        if (!d.continued) {
-          // Asked as the caller asked it: the target is handed off (handoff.ts) and this loop ends.
+        if ('handoff' in opened) {
           handedOff = true;
-          return { target, it, books: { ids: d.ids, emitted: d.emitted, count: d.count } };
+          return opened.handoff;
         }
+        leg = opened;
       }
       // 2. Its batches, as the consumer gets them, to the stream's end.
       try {
-        if (anomaly && 'error' in anomaly) throw anomaly.error;
-        const pending = anomaly && 'batch' in anomaly ? anomaly.batch : undefined;
-        for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
-          const taken = d.take(Array.isArray(item) ? item : [item], target.name);
-          if (taken.stopped) await it.return?.();
-          if (taken.out.length > 0) yield taken.out;
-          if (taken.ended) return;
-        }
-        throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
+        yield* readLeg(d, leg);
+        return undefined;
       } catch (e) {
         // 3. It failed: on to the next target if the error is one that moves.
         const err = toFridayError(e);
         if (signal?.aborted) throw err.code === 'ABORTED' ? err : abortedError('request', err);
         if (!shouldFailOver(err)) throw err;
-        lastErr = err;
-        failed = target;
-        opts.onFailover?.({ from: target.name, tokens: d.count, error: err });
+        tried.lastErr = err;
+        tried.failed = leg.target;
+        opts.onFailover?.({ from: leg.target.name, tokens: d.count, error: err });
+        leg = undefined;
       }
     }
   } finally {
     if (!handedOff) opts.onEnd?.(); // after a handoff, the stream's end is handoff.ts's to report
   }
+}
+
+/**
+ * The next target, opened with the request (a Handoff: asked as the caller asked it, handoff.ts
+ * runs it) or its continuation (a Leg); the length-limit end when nothing is left to generate;
+ * undefined when this target cannot continue the stream.
+ */
+async function openNext(req: LegRequest, next: NextTarget, signal: AbortSignal | undefined, d: Delivered, tried: Tried): Promise<Leg | { handoff: Handoff } | { end: LegEvent } | undefined> {
+  throwIfAborted(signal, 'request');
+  const target = await next({ kind: req.kind, tokens: d.count, error: tried.lastErr, failed: tried.failed });
+  if (!target) throw exhausted(req.kind, tried.lastErr, d.count, tried.cannotContinue);
+  const legReq = d.count === 0 ? req : d.continuationFor(target, tried.lastErr);
+  if (legReq === CANNOT_CONTINUE) {
+    tried.cannotContinue.push(target.name);
+    tried.failed = target;
+    return undefined;
+  }
+  if (legReq === NOTHING_LEFT) return { end: d.lengthEnd(tried.failed?.name ?? target.name) };
+  // The target gets the caller's signal; leaving the loop early (a stop string, the consumer
+  // gone) ends it through its iterator's return(), as for-await does.
+  const it = target.open(legReq, signal)[Symbol.asyncIterator]();
+  if (!d.continued) return { handoff: { target, it, books: { ids: d.ids, emitted: d.emitted, count: d.count } } };
+  return { target, it };
+}
+
+/** A leg's batches through the books, to its final event; throws if it fails or ends without one. */
+async function* readLeg(d: Delivered, { target, it, anomaly }: Leg): AsyncGenerator<LegBatch, void> {
+  if (anomaly && 'error' in anomaly) throw anomaly.error;
+  const pending = anomaly && 'batch' in anomaly ? anomaly.batch : undefined;
+  for await (const item of prepend(pending, it)) { // { ended } leaves `it` done: straight to the error below
+    const taken = d.take(Array.isArray(item) ? item : [item], target.name);
+    if (taken.stopped) await it.return?.();
+    if (taken.out.length > 0) yield taken.out;
+    if (taken.ended) return;
+  }
+  throw new FridayError('REMOTE_PROTOCOL', `"${target.name}" ended the stream without a final event.`, { kind: 'protocol', endpoint: target.name });
 }
 
 /** `it`, with `first` (if any) before its own items; return() reaches `it`. */
