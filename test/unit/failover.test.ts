@@ -13,6 +13,7 @@ import { readGGUF } from '../../src/model/gguf/reader.js';
 import { FileSource } from '../../src/model/source/file.js';
 import { StopMatcher, stopList } from '../../src/stream/stop.js';
 import { createTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
+import { until } from '../helpers/until.js';
 
 /** A target that emits `tokens` (text = char) after the prompt, failing after `failAfter` tokens. */
 function fake(name: string, o: { failAfter?: number; code?: FridayError['code']; canContinueChat?: boolean; ids?: boolean; log?: LegRequest[]; closed?: string[] } = {}): FailoverTarget {
@@ -233,7 +234,7 @@ describe('runWithFailover over queue targets (read by pull, no promise per batch
     const { c, opts } = counted();
     const closed: string[] = [];
     const r = await drain(runWithFailover(gen(6), list(queued(fake('a', { closed }))), opts));
-    await new Promise((res) => setTimeout(res, 20)); // the pump ends its source after the final event went out
+    await until(() => closed.length > 0, 5_000, 'the pump to end its source after the final event went out');
     expect(r.error).toBeUndefined();
     expect(r.tokens).toEqual([98, 99, 100, 101, 102, 103]);
     expect(r.indexes).toEqual([0, 1, 2, 3, 4, 5]);
@@ -276,7 +277,7 @@ describe('runWithFailover over queue targets (read by pull, no promise per batch
     const { c, opts } = counted();
     const closed: string[] = [];
     for await (const batch of runWithFailover(gen(8), list(queued(fake('a', { closed }))), opts)) if (batch[0]!.index === 2) break;
-    await new Promise((res) => setTimeout(res, 20)); // the pump sees the cancel at its next step
+    await until(() => closed.length > 0, 5_000, 'the pump to see the cancel at its next step');
     expect(closed).toEqual(['a']);
     expect(c).toEqual({ start: 1, end: 1 });
   });
