@@ -242,7 +242,9 @@ export class LocalEngine implements Engine {
   async close(drainMs = 0): Promise<void> {
     if (this.closed && !this.loopDone) return;
     if (drainMs > 0 && this.loopDone) {
-      await Promise.race([this.loopDone, new Promise((r) => setTimeout(r, drainMs))]);
+      let window: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.loopDone, new Promise((r) => { window = setTimeout(r, drainMs); })]);
+      clearTimeout(window); // or it would hold the process open for the rest of the window
     }
     this.closed = true;
     this.failAll(new FridayError('ENGINE_CLOSED', 'The engine was closed before this request finished.'));

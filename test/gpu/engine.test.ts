@@ -146,9 +146,12 @@ describe.skipIf(!have)('LocalEngine: no leaks under churn', () => {
     await it.return!(); // the consumer leaves: its sequence is aborted, and the engine has no work
     expect(e.schedulerStats.running + e.schedulerStats.waiting).toBe(0);
     // The drain window is far longer than the test's timeout: close() must see the loop end
-    // rather than sit out the window.
+    // rather than sit out the window, and leave no timer behind for it.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const timers0 = timers();
     await e.close(600_000);
     expect(e.model.gpu.liveBuffers).toBe(0);
+    expect(timers()).toBeLessThanOrEqual(timers0);
   });
 
   it('after 200 mixed requests (aborts, stops, EOS, lengths) pages and buffers are back to baseline', { timeout: 600_000 }, async () => {
