@@ -1,18 +1,22 @@
 // The demo UI: plain DOM. A model picker (embedded default, URL, local file by drop or picker,
 // native dialog in Electron, cached models for offline use) with a phased progress bar and the
 // fit verdict; settings; several chats streaming at once from one batching engine; live engine
-// stats. mountApp() builds everything inside a container, so tests can mount it too.
+// stats. mountApp() builds everything inside a container, so tests can mount it too. This file
+// wires it together: chat-panel.ts is one chat, load-view.ts draws the model card's progress and
+// cached models, template.ts holds the markup.
 import { FridayError, toFridayError } from '../../src/api/errors.js';
-import type { ChatCompletionChunk, ChatMessage, Engine, EngineStats } from '../../src/api/types.js';
-import { renderProgress } from '../../src/engine/load-progress.js';
+import type { Engine, EngineStats } from '../../src/api/types.js';
 import { deleteCachedModel, listCachedModels, type CachedModel } from '../../src/model/cache/index.js';
 import type { GpuLimits } from '../../src/model/inspect.js';
 import { unwrap, type FridayBridge } from './bridge-client.js';
-import { baseName, bytes, duration, pct, RateMeter } from './format.js';
+import { ChatPanel } from './chat-panel.js';
+import { baseName, bytes, pct, RateMeter } from './format.js';
+import { renderCachedList, setProgressText, showProgress } from './load-view.js';
 import {
   cachedEntryFor, DEFAULT_MODEL_PATH, inspectChoice, loadChoice, probeGguf, remoteEngine, routedEngine, type EngineSettings,
   type LoadProgress, type ModelChoice, type SessionDeps,
 } from './session.js';
+import { $, TEMPLATE } from './template.js';
 
 export interface AppOptions extends SessionDeps {
   /** WebGPU entry point; default navigator.gpu (tests pass undefined-like values to simulate none). */
@@ -28,204 +32,6 @@ export interface FridayApp {
   newChat(): ChatPanel;
   readonly chats: readonly ChatPanel[];
   destroy(): Promise<void>;
-}
-
-const TEMPLATE = `
-<header class="topbar">
-  <div class="brand"><span class="logo">◆</span> Friday <span class="tagline">LLMs on your GPU, in the page</span></div>
-  <div class="status">
-    <span id="gpu-status" class="pill" data-webgpu="checking">WebGPU: checking…</span>
-    <span id="engine-status" class="pill" data-state="none">no model</span>
-  </div>
-</header>
-<div id="no-webgpu" class="banner" hidden>
-  <strong>WebGPU is not available here.</strong>
-  Friday runs models on your GPU through WebGPU, which this browser does not offer (or has turned off).
-  Use a recent Chrome or Edge, or enable WebGPU in your browser's settings.
-  <span id="no-webgpu-remote">You can still chat through a remote OpenAI-compatible server: set its URL under <em>Remote fallback</em>.</span>
-</div>
-<div class="layout">
-  <aside class="sidebar">
-    <section class="card" id="model-card">
-      <h2>Model</h2>
-      <div class="row">
-        <button id="load-default" class="primary" disabled>Embedded default</button>
-        <span id="default-note" class="note">checking…</span>
-      </div>
-      <form id="url-form" class="row">
-        <input id="model-url" type="text" inputmode="url" spellcheck="false" placeholder="https://…/model.gguf" aria-label="Model URL" autocomplete="off" />
-        <button id="load-url" type="submit">Load URL</button>
-      </form>
-      <div id="drop-zone" class="drop" tabindex="0">
-        Drop a <b>.gguf</b> file here, or <label class="link">choose one<input id="file-input" type="file" accept=".gguf" hidden /></label>
-        <button id="open-native" class="link" hidden>Open GGUF…</button>
-      </div>
-      <div id="cached" hidden>
-        <h3>Cached (work offline)</h3>
-        <ul id="cached-list"></ul>
-      </div>
-      <div id="load-progress" class="progress" data-phase="idle">
-        <ol class="phases">
-          <li data-step="header">header</li><li data-step="transfer">weights</li><li data-step="compile">compile</li><li data-step="warmup">warm-up</li><li data-step="ready">ready</li>
-        </ol>
-        <progress id="progress-bar" max="1" value="0"></progress>
-        <div id="progress-text" class="note">Pick a model to start.</div>
-        <button id="cancel-load" class="link" hidden>Cancel</button>
-      </div>
-      <div id="verdict" class="verdict" hidden></div>
-      <dl id="model-info" class="facts"></dl>
-      <div id="adapter" class="note adapter">Adapter: –</div>
-    </section>
-    <section class="card">
-      <h2>Settings</h2>
-      <label>Temperature <output id="temp-out">0.8</output><input id="temperature" type="range" min="0" max="2" step="0.05" value="0.8" /></label>
-      <label>Max tokens <input id="max-tokens" type="number" min="1" max="8192" value="256" /></label>
-      <label>System prompt <textarea id="system-prompt" rows="2">You are Friday, a helpful assistant.</textarea></label>
-      <details>
-        <summary>Engine (applies on next load)</summary>
-        <label>Context length <input id="ctx" type="number" min="64" max="32768" step="64" value="1024" /></label>
-        <label>Parallel sequences <input id="max-seqs" type="number" min="1" max="16" value="4" /></label>
-      </details>
-      <h3>Remote fallback</h3>
-      <form id="remote-form" class="row">
-        <input id="remote-url" type="url" placeholder="http://host:8080 (OpenAI-compatible)" aria-label="Remote endpoint URL" autocomplete="off" />
-        <button type="submit">Use</button>
-      </form>
-      <div id="remote-status" class="note"></div>
-    </section>
-  </aside>
-  <main class="chats-area">
-    <div class="toolbar">
-      <button id="new-chat">+ New chat</button>
-      <span class="note">Chats run at the same time: one engine batches them.</span>
-    </div>
-    <div class="statsbar" id="stats">
-      <div class="stat"><span class="k">Tokens/s</span><span class="v" id="stat-tps">–</span></div>
-      <div class="stat"><span class="k">Batch occupancy</span><span class="v"><meter id="stat-batch-bar" min="0" max="1" value="0"></meter> <span id="stat-batch">–</span></span></div>
-      <div class="stat"><span class="k">KV cache</span><span class="v"><meter id="stat-kv-bar" min="0" max="1" value="0"></meter> <span id="stat-kv">–</span></span></div>
-      <div class="stat"><span class="k">Prefix-cache hits</span><span class="v" id="stat-prefix">–</span></div>
-      <div class="stat"><span class="k">Steps</span><span class="v" id="stat-steps">–</span></div>
-    </div>
-    <div id="chats" class="chats"></div>
-  </main>
-</div>`;
-
-function $<T extends HTMLElement>(root: ParentNode, sel: string): T {
-  const el = root.querySelector<T>(sel);
-  if (!el) throw new Error(`missing ${sel}`);
-  return el;
-}
-
-const PHASE_STEP: Record<string, string> = { header: 'header', download: 'transfer', upload: 'transfer', compile: 'compile', warmup: 'warmup', ready: 'ready' };
-const STEPS = ['header', 'transfer', 'compile', 'warmup', 'ready'];
-
-export class ChatPanel {
-  readonly el: HTMLElement;
-  readonly transcript: HTMLElement;
-  readonly input: HTMLTextAreaElement;
-  readonly sendBtn: HTMLButtonElement;
-  readonly stopBtn: HTMLButtonElement;
-  private readonly rateEl: HTMLElement;
-  private readonly history: ChatMessage[] = [];
-  private ac: AbortController | undefined;
-
-  constructor(readonly id: number, private readonly app: AppImpl) {
-    const el = document.createElement('section');
-    el.className = 'chat card';
-    el.dataset.chat = String(id);
-    el.dataset.state = 'idle';
-    el.innerHTML = `
-      <header class="chat-head"><h3>Chat ${id}</h3><span class="chat-rate note"></span>
-        <button class="chat-stop" disabled>Stop</button><button class="chat-close link" title="Close chat">×</button></header>
-      <div class="transcript" aria-live="polite"></div>
-      <form class="chat-form"><textarea class="chat-input" rows="2" placeholder="Say something… (Enter to send)"></textarea><button class="chat-send primary" type="submit">Send</button></form>`;
-    this.el = el;
-    this.transcript = $(el, '.transcript');
-    this.input = $(el, '.chat-input');
-    this.sendBtn = $(el, '.chat-send');
-    this.stopBtn = $(el, '.chat-stop');
-    this.rateEl = $(el, '.chat-rate');
-    $<HTMLFormElement>(el, '.chat-form').addEventListener('submit', (e) => { e.preventDefault(); void this.send(); });
-    this.input.addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void this.send(); } });
-    this.stopBtn.addEventListener('click', () => this.stop());
-    $(el, '.chat-close').addEventListener('click', () => this.app.closeChat(this));
-    this.refresh();
-  }
-
-  get busy(): boolean {
-    return this.ac !== undefined;
-  }
-
-  refresh(): void {
-    this.sendBtn.disabled = this.busy || !this.app.engine;
-    this.stopBtn.disabled = !this.busy;
-  }
-
-  stop(): void {
-    this.ac?.abort(new FridayError('ABORTED', 'Stopped.'));
-  }
-
-  private bubble(role: string, text: string): HTMLElement {
-    const m = document.createElement('div');
-    m.className = `msg ${role}`;
-    m.textContent = text;
-    this.transcript.append(m);
-    this.transcript.scrollTop = this.transcript.scrollHeight;
-    return m;
-  }
-
-  async send(text = this.input.value): Promise<void> {
-    const engine = this.app.engine;
-    text = text.trim();
-    if (!engine || this.busy || !text) return;
-    this.input.value = '';
-    this.history.push({ role: 'user', content: text });
-    this.bubble('user', text);
-    const out = this.bubble('assistant', '');
-    out.classList.add('streaming');
-    const s = this.app.settings();
-    const messages: ChatMessage[] = [...(s.system ? [{ role: 'system' as const, content: s.system }] : []), ...this.history];
-    const ac = new AbortController();
-    this.ac = ac;
-    this.el.dataset.state = 'streaming';
-    this.refresh();
-    let tokens = 0, t0 = 0, reply = '', servedBy = '';
-    const showRate = () => {
-      const dt = (performance.now() - t0) / 1000;
-      this.rateEl.textContent = `${tokens} tok${dt > 0.2 ? ` · ${(tokens / dt).toFixed(1)} tok/s` : ''}${servedBy ? ` · ${servedBy}` : ''}`;
-    };
-    try {
-      const chunks = await engine.chat.completions.create({ messages, stream: true, max_tokens: s.maxTokens, temperature: s.temperature }, { signal: ac.signal });
-      for await (const c of chunks as AsyncIterable<ChatCompletionChunk>) {
-        const delta = c.choices[0]?.delta.content ?? '';
-        if (c.served_by) servedBy = c.served_by;
-        if (delta) {
-          if (!t0) t0 = performance.now();
-          tokens++;
-          reply += delta;
-          out.textContent = reply;
-          this.transcript.scrollTop = this.transcript.scrollHeight;
-        }
-        showRate();
-      }
-      this.el.dataset.state = 'done';
-    } catch (e) {
-      const err = toFridayError(e);
-      if (err.code === 'ABORTED') {
-        this.el.dataset.state = 'stopped';
-        out.classList.add('stopped');
-      } else {
-        this.el.dataset.state = 'error';
-        this.bubble('error', `${err.code}: ${err.message}`);
-      }
-    } finally {
-      out.classList.remove('streaming');
-      if (reply) this.history.push({ role: 'assistant', content: reply });
-      else if (!out.textContent) out.textContent = '…';
-      this.ac = undefined;
-      this.refresh();
-    }
-  }
 }
 
 class AppImpl implements FridayApp {
@@ -405,49 +211,18 @@ class AppImpl implements FridayApp {
     try {
       list = await listCachedModels();
     } catch { /* no cache in this browser */ }
-    const ul = this.q('#cached-list');
-    ul.replaceChildren();
-    this.q('#cached').hidden = list.length === 0;
-    for (const entry of list) {
-      const li = document.createElement('li');
-      const label = baseName(entry.url);
-      const name = document.createElement('span');
-      name.textContent = `${label} · ${bytes(entry.size)}`;
-      name.title = entry.url;
-      const load = document.createElement('button');
-      load.className = 'link';
-      load.textContent = 'Load';
-      load.addEventListener('click', () => void this.load({ kind: 'cached', entry, label }));
-      const del = document.createElement('button');
-      del.className = 'link';
-      del.textContent = 'Delete';
-      del.addEventListener('click', () => void deleteCachedModel(entry.id).then(() => this.refreshCached()));
-      li.append(name, load, del);
-      ul.append(li);
-    }
+    renderCachedList(this.root, list, {
+      load: (entry, label) => void this.load({ kind: 'cached', entry, label }),
+      remove: (entry) => void deleteCachedModel(entry.id).then(() => this.refreshCached()),
+    });
   }
 
   private progressText(text: string, phase?: string): void {
-    this.q('#progress-text').textContent = text;
-    if (phase) this.q('#load-progress').dataset.phase = phase;
+    setProgressText(this.root, text, phase);
   }
 
   private showProgress(p: LoadProgress): void {
-    const box = this.q('#load-progress');
-    box.dataset.phase = p.phase;
-    const step = PHASE_STEP[p.phase] ?? 'header';
-    const at = STEPS.indexOf(step);
-    box.querySelectorAll<HTMLElement>('[data-step]').forEach((li) => {
-      const i = STEPS.indexOf(li.dataset.step!);
-      li.className = i < at || p.phase === 'ready' ? 'done' : i === at ? 'active' : '';
-      if (li.dataset.step === 'transfer' && (p.phase === 'download' || p.phase === 'upload')) li.textContent = p.phase === 'download' ? 'download' : 'upload';
-    });
-    const bar = this.q<HTMLProgressElement>('#progress-bar');
-    const frac = p.phase === 'ready' ? 1 : p.bytesTotal ? p.bytesDone / p.bytesTotal : 0;
-    bar.value = Math.min(1, frac);
-    const eta = p.etaSeconds !== undefined ? ` · ETA ${duration(p.etaSeconds)}` : '';
-    const src = p.source === 'cache' ? ' (from cache)' : '';
-    this.progressText(p.phase === 'download' || p.phase === 'upload' ? `${p.phase}${src}: ${bytes(p.bytesDone)} / ${bytes(p.bytesTotal)} · ${p.tensorsDone}/${p.tensorsTotal} tensors${p.rate ? ` · ${bytes(p.rate)}/s` : ''}${eta}` : renderProgress(p, { tty: false, width: 200 }));
+    showProgress(this.root, p);
   }
 
   async load(choice: ModelChoice): Promise<void> {
