@@ -39,6 +39,8 @@ export class FridayServer {
   private readonly server: Server;
   private readonly inflight = new Set<AbortController>();
   private draining = false;
+  /** drain() waiting for the last request in flight to end. */
+  private onIdle: (() => void) | undefined;
 
   constructor(engine: Promise<Engine> | Engine, private readonly opts: ServeOptions = {}) {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -63,8 +65,12 @@ export class FridayServer {
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
     this.server.close();
-    const until = Date.now() + deadlineMs;
-    while (this.inflight.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    if (this.inflight.size > 0) {
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((r) => { this.onIdle = r; deadline = setTimeout(r, deadlineMs); });
+      clearTimeout(deadline);
+      this.onIdle = undefined;
+    }
     for (const c of this.inflight) c.abort();
     this.server.closeAllConnections();
     await this.engine?.close();
@@ -125,6 +131,7 @@ export class FridayServer {
     } finally {
       res.off('close', onClose);
       this.inflight.delete(ac);
+      if (this.inflight.size === 0) this.onIdle?.();
     }
   }
 }

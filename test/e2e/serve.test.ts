@@ -32,7 +32,9 @@ describe.skipIf(!have)('friday serve (e2e)', () => {
     fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), signal });
 
   beforeAll(async () => {
-    server = await startFridayServe(['--model', MODEL, '--max-seqs', '8', '--ctx', '256']);
+    // A drain deadline longer than any test's timeout: SIGTERM must end the drain when the last
+    // request does, not when the deadline passes.
+    server = await startFridayServe(['--model', MODEL, '--max-seqs', '8', '--ctx', '256', '--drain-timeout', '3600']);
     url = server.url;
   });
   afterAll(async () => { await server?.stop(); });
@@ -114,7 +116,7 @@ describe.skipIf(!have)('friday serve (e2e)', () => {
     expect(metrics).toMatch(/friday_requests_total \d+/);
   });
 
-  it('drains and exits on SIGTERM', async () => {
+  it('drains and exits on SIGTERM', { timeout: 60_000 }, async () => {
     const requests = async () => Number(/^friday_requests_total (\d+)$/m.exec(await (await fetch(url + '/metrics')).text())![1]);
     const before = await requests();
     const inflight = post('/v1/completions', { prompt: 'Hello', max_tokens: 60, temperature: 0 });
