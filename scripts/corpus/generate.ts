@@ -4,7 +4,9 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chat, Dice, story } from './stories.js';
+import { chat } from './chat.js';
+import { story } from './stories.js';
+import { Dice } from './writer.js';
 
 const { values } = parseArgs({
   options: {

@@ -2,38 +2,8 @@
 // with dialogue, and an ending with a lesson. Every sentence comes from the templates below and the
 // word lists in words.ts (all written for this project), chosen by a seeded generator, so the same
 // seed always gives the same corpus.
-import { createRng, type Rng } from '../../src/sampling/rng.js';
 import * as W from './words.js';
-
-export class Dice {
-  private readonly rng: Rng;
-  constructor(seed: number) {
-    this.rng = createRng(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.rng.nextFloat() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.rng.nextFloat() < p;
-  }
-  /** k distinct items. */
-  some<T>(xs: readonly T[], k: number): T[] {
-    const pool = xs.slice();
-    const out: T[] = [];
-    while (out.length < k && pool.length) out.push(pool.splice(this.int(pool.length), 1)[0]!);
-    return out;
-  }
-}
-
-export interface Hero {
-  name: string;
-  kind: W.Kind;
-  g: W.Gender;
-  adj: string;
-}
+import { an, Dice, makeHero, pronouns, Writer, type Hero } from './writer.js';
 
 export type Plot = 'lost' | 'share' | 'fear' | 'help' | 'try' | 'listen' | 'gift' | 'rain' | 'friend' | 'picnic';
 export const PLOTS: readonly Plot[] = ['lost', 'share', 'fear', 'help', 'try', 'listen', 'gift', 'rain', 'friend', 'picnic'];
@@ -42,68 +12,6 @@ export interface StoryOptions {
   hero?: Hero;
   plot?: Plot;
   toy?: W.Thing;
-}
-
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-export const an = (w: string) => (/^[aeiou]/i.test(w) ? 'an ' : 'a ') + w;
-
-function pronouns(g: W.Gender) {
-  return g === 'f' ? { he: 'she', him: 'her', his: 'her' } : { he: 'he', him: 'him', his: 'his' };
-}
-
-export function makeHero(d: Dice, opts: { animal?: boolean; kindNoun?: string; avoid?: string[] } = {}): Hero {
-  const animal = opts.animal ?? d.chance(0.45);
-  let kind = opts.kindNoun ? [...W.PEOPLE, ...W.ANIMALS].find((k) => k.noun === opts.kindNoun)! : animal ? d.pick(W.ANIMALS) : d.pick(W.PEOPLE);
-  kind ??= d.pick(W.PEOPLE);
-  const g: W.Gender = kind.noun === 'girl' ? 'f' : kind.noun === 'boy' ? 'm' : d.chance(0.5) ? 'f' : 'm';
-  const pool = kind.animal ? kind.names![g] : g === 'f' ? W.GIRL_NAMES : W.BOY_NAMES;
-  let name = d.pick(pool);
-  for (let i = 0; i < 10 && opts.avoid?.includes(name); i++) name = d.pick(pool);
-  const adj = d.pick(kind.animal ? W.ANIMAL_ADJ : W.PERSON_ADJ);
-  return { name, kind, g, adj };
-}
-
-/** Builds a story paragraph by paragraph, filling {name}, {he}, {His} … from the hero. */
-class Writer {
-  readonly paras: string[][] = [[]];
-  readonly vars: Record<string, string>;
-  constructor(readonly d: Dice, readonly hero: Hero, extra: Record<string, string> = {}) {
-    const p = pronouns(hero.g);
-    this.vars = { name: hero.name, kind: hero.kind.noun, ...p, ...extra };
-  }
-  set(k: string, v: string): void {
-    this.vars[k] = v;
-  }
-  /** Fills a template: {key} from vars; {Key} capitalizes it. */
-  t(s: string): string {
-    return s.replace(/\{(\w+)\}/g, (m, k: string) => {
-      const v = this.vars[k] ?? this.vars[k.charAt(0).toLowerCase() + k.slice(1)];
-      if (v === undefined) throw new Error(`template key ${k} in "${s}"`);
-      return k.charAt(0) === k.charAt(0).toUpperCase() ? cap(v) : v;
-    });
-  }
-  /** Adds one sentence picked from the alternatives. */
-  say(...alts: string[]): void {
-    this.paras[this.paras.length - 1]!.push(cap(this.t(this.d.pick(alts))));
-  }
-  /** Dialogue: `"Line," said Who.` or `Who said, "Line."` */
-  quote(who: string, line: string | string[], verb = 'said'): void {
-    const l = this.t(Array.isArray(line) ? this.d.pick(line) : line);
-    const w = this.t(who);
-    const ends = l.slice(-1);
-    let s: string;
-    if (verb.includes(' ')) s = ends === '.' ? `"${l.slice(0, -1)}," ${w} ${verb}.` : `"${l}" ${w} ${verb}.`;
-    else if (this.d.chance(0.5)) s = `${w} ${verb}, "${l}"`;
-    else if (ends === '.') s = `"${l.slice(0, -1)}," ${verb} ${w}.`;
-    else s = `"${l}" ${verb === 'said' && ends === '?' ? 'asked' : verb} ${w}.`;
-    this.paras[this.paras.length - 1]!.push(cap(s));
-  }
-  para(): void {
-    if (this.paras[this.paras.length - 1]!.length) this.paras.push([]);
-  }
-  text(): string {
-    return this.paras.filter((p) => p.length).map((p) => p.join(' ')).join('\n');
-  }
 }
 
 function feel(d: Dice, f: keyof typeof W.FEELINGS): string {
@@ -483,84 +391,4 @@ export function story(d: Dice, opts: StoryOptions = {}): string {
   const w = new Writer(d, hero, { time: d.pick(W.TIMES) });
   RUN[opts.plot ?? d.pick(PLOTS)](w, opts);
   return w.text();
-}
-
-// ------------------------------------------------------------------------------------------------
-// Chat: a few user requests answered with a story, plus greetings. Roles as in OpenAI messages.
-
-export interface Message { role: 'user' | 'assistant'; content: string }
-
-const INTROS = ['Sure! Here is a story for you.', 'Here is a short story.', 'Of course! Here is a story.', 'Okay! Here is a little story.'];
-const HELLO_USER = ['Hello!', 'Hi!', 'Hi there!', 'Hello, how are you?', 'Good morning!'];
-const HELLO_BOT = [
-  'Hello! I am Friday. I like to tell short stories. What should my story be about?',
-  'Hi! I am Friday, a small model that tells stories. Do you want to hear one?',
-  'Hello! I am happy to see you. I can tell you a story about animals, friends or toys.',
-];
-const WHO_USER = ['Who are you?', 'What are you?', 'What can you do?'];
-const WHO_BOT = [
-  'I am Friday, a very small language model. I know how to tell simple stories for children.',
-  'I am Friday. I tell short stories about kind children, animals and their friends.',
-];
-const THANKS_USER = ['Thank you!', 'Thanks!', 'That was a nice story.', 'I liked that story.'];
-const THANKS_BOT = ['You are welcome! I am glad you liked it.', 'You are welcome! Do you want another story?', 'Thank you! I like telling stories.'];
-
-const PLOT_TOPICS: Record<Plot, string[]> = {
-  lost: ['a lost toy', 'losing something'], share: ['sharing', 'a toy and a friend'], fear: ['being brave', 'being scared'],
-  help: ['helping an animal', 'being kind to animals'], try: ['never giving up', 'learning something new'],
-  listen: ['listening to mom', 'a lesson'], gift: ['a birthday gift', 'making a gift'], rain: ['a rainy day'],
-  friend: ['making a new friend', 'friendship'], picnic: ['a picnic', 'sharing food'],
-};
-
-function request(d: Dice): { ask: string; opts: StoryOptions } {
-  const r = d.int(5);
-  if (r === 0) {
-    const hero = makeHero(d);
-    return { ask: d.pick([`Tell me a story about ${an(hero.kind.noun)} named ${hero.name}.`, `Can you tell me a story about ${an(hero.kind.noun)} called ${hero.name}?`]), opts: { hero } };
-  }
-  if (r === 1) {
-    const hero = makeHero(d, { animal: true });
-    return { ask: d.pick([`Tell me a story about ${an(hero.kind.noun)}.`, `Write a short story about ${an(hero.adj)} ${hero.kind.noun}.`]), opts: { hero } };
-  }
-  if (r === 2) {
-    const plot = d.pick(PLOTS);
-    return { ask: d.pick([`Tell me a story about ${d.pick(PLOT_TOPICS[plot])}.`, `Can you write a story about ${d.pick(PLOT_TOPICS[plot])}?`]), opts: { plot } };
-  }
-  if (r === 3) {
-    const toy = d.pick(W.TOYS);
-    return { ask: d.pick([`Tell me a story about ${an(toy.noun)}.`, `Write a story with ${an(toy.noun)} in it.`]), opts: { toy, plot: d.pick(['lost', 'share'] as const) } };
-  }
-  return { ask: d.pick(['Tell me a story.', 'Please tell me a story.', 'Can you tell me a bedtime story?', 'I want to hear a story.']), opts: {} };
-}
-
-export function chat(d: Dice): Message[] {
-  const msgs: Message[] = [];
-  if (d.chance(0.3)) {
-    msgs.push({ role: 'user', content: d.pick(HELLO_USER) }, { role: 'assistant', content: d.pick(HELLO_BOT) });
-  } else if (d.chance(0.15)) {
-    msgs.push({ role: 'user', content: d.pick(WHO_USER) }, { role: 'assistant', content: d.pick(WHO_BOT) });
-  }
-  if (msgs.length === 0 || d.chance(0.8)) {
-    const r = request(d);
-    msgs.push({ role: 'user', content: r.ask }, { role: 'assistant', content: `${d.pick(INTROS)}\n${story(d, r.opts)}` });
-    if (d.chance(0.3)) msgs.push({ role: 'user', content: d.pick(THANKS_USER) }, { role: 'assistant', content: d.pick(THANKS_BOT) });
-  }
-  return msgs;
-}
-
-/** Every distinct lowercase word the generator can produce (for tests: is the output real words?). */
-export function corpusWords(samples = 3000, seed = 12345): Set<string> {
-  const d = new Dice(seed);
-  const words = new Set<string>();
-  const add = (s: string) => { for (const m of s.toLowerCase().matchAll(/[a-z]+(?:'[a-z]+)?/g)) words.add(m[0]); };
-  for (let i = 0; i < samples; i++) add(story(d));
-  for (let i = 0; i < samples / 10; i++) for (const m of chat(d)) add(m.content);
-  const lists: unknown[] = Object.values(W);
-  const walk = (v: unknown): void => {
-    if (typeof v === 'string') add(v);
-    else if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-  };
-  walk(lists);
-  return words;
 }

@@ -4,7 +4,9 @@
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { chat, corpusWords, Dice, story } from '../../scripts/corpus/stories.js';
+import { chat, corpusWords } from '../../scripts/corpus/chat.js';
+import { story } from '../../scripts/corpus/stories.js';
+import { Dice } from '../../scripts/corpus/writer.js';
 import { startCommand } from '../../src/cli/start.js';
 import { ChatTemplate } from '../../src/engine/chat-template.js';
 import { CpuLlama, generateCpu } from '../../src/engine/cpu/index.js';
