@@ -82,6 +82,18 @@ interface FakeMain {
  */
 function fakeElectron(): FakeMain {
   const { port1: rendererPort, port2: mainPort } = new MessageChannel();
+  const fake: FakeMain = {
+    bridge: fakePreload(rendererPort), files: undefined as unknown as ModelFileRegistry, reads: [], remoteRequests: [], nextDialogPath: undefined,
+    dispose: () => { unregister(); rendererPort.close(); mainPort.close(); },
+  };
+  const unregister = fakeMain(mainPort, fake);
+  rendererPort.start();
+  mainPort.start();
+  return fake;
+}
+
+/** The "main" end: electron/lib's registerIpc() on a fake ipcMain, answering over `port`; returns its unregister. */
+function fakeMain(port: MessagePort, fake: FakeMain): () => void {
   const handlers = new Map<string, (ev: IpcEventLike, ...args: unknown[]) => unknown>();
   const listeners = new Map<string, (ev: IpcEventLike, ...args: unknown[]) => void>();
   const ipcMain: IpcMainLike = {
@@ -90,51 +102,48 @@ function fakeElectron(): FakeMain {
     on: (c, fn) => listeners.set(c, fn),
     removeListener: (c) => listeners.delete(c),
   };
-  const reads: [number, number][] = [];
-  const remoteRequests: unknown[] = [];
-  const files = new ModelFileRegistry({
+  fake.files = new ModelFileRegistry({
     open: async (path) => {
       const blob = DISK.get(path);
       if (!blob) throw new FridayError('IO_ERROR', `Cannot open model file ${path}: no such file.`);
       const src = new BlobSource(blob, path);
       const read = src.read.bind(src);
-      src.read = (o, n, s) => { reads.push([o, n]); return read(o, n, s); };
+      src.read = (o, n, s) => { fake.reads.push([o, n]); return read(o, n, s); };
       return src;
     },
   });
-  const fake: FakeMain = {
-    bridge: undefined as unknown as FridayBridge, files, reads, remoteRequests, nextDialogPath: undefined,
-    dispose: () => { unregister(); rendererPort.close(); mainPort.close(); },
-  };
-  const remote = new RemoteProxy({ endpoints: [{ url: 'https://gpu-box.example', apiKey: 'sk-secret' }], createEngine: () => cannedRemote({ requests: remoteRequests }) });
+  const remote = new RemoteProxy({ endpoints: [{ url: 'https://gpu-box.example', apiKey: 'sk-secret' }], createEngine: () => cannedRemote({ requests: fake.remoteRequests }) });
   const sender = {
     id: 7,
-    send: (channel: string, message: unknown) => mainPort.postMessage({ kind: 'event', channel, message }),
+    send: (channel: string, message: unknown) => port.postMessage({ kind: 'event', channel, message }),
     isDestroyed: () => false,
     once: () => undefined,
   };
   const event: IpcEventLike = { sender, senderFrame: { url: APP_URL } };
   const unregister = registerIpc(ipcMain, {
-    files, remote, isTrustedUrl: (u) => u.startsWith('app://friday/'),
+    files: fake.files, remote, isTrustedUrl: (u) => u.startsWith('app://friday/'),
     showOpenDialog: async () => fake.nextDialogPath,
     bundledModelPath: () => 'models/friday-default.gguf',
   });
-  // ---- "main" end of the channel
-  mainPort.onmessage = async (ev) => {
+  port.onmessage = async (ev) => {
     const m = ev.data as { kind: 'invoke'; id: number; channel: string; args: unknown[] } | { kind: 'send'; channel: string; args: unknown[] };
     if (m.kind === 'invoke') {
       const h = handlers.get(m.channel);
       const value = h ? await h(event, ...m.args) : { ok: false, error: { name: 'FridayError', code: 'INTERNAL', message: `no handler for ${m.channel}` } };
-      mainPort.postMessage({ kind: 'result', id: m.id, value });
+      port.postMessage({ kind: 'result', id: m.id, value });
     } else {
       listeners.get(m.channel)?.(event, ...m.args);
     }
   };
-  // ---- "preload" end: the same shape as electron/preload.ts
+  return unregister;
+}
+
+/** The "preload" end: a FridayBridge of the same shape as electron/preload.ts, over `port`. */
+function fakePreload(port: MessagePort): FridayBridge {
   let nextInvoke = 0, nextStream = 0;
   const pending = new Map<number, (v: unknown) => void>();
   const streamListeners = new Map<string, (m: RemoteStreamMessage) => void>();
-  rendererPort.onmessage = (ev) => {
+  port.onmessage = (ev) => {
     const m = ev.data as { kind: 'result'; id: number; value: unknown } | { kind: 'event'; channel: string; message: RemoteStreamMessage };
     if (m.kind === 'result') { pending.get(m.id)?.(m.value); pending.delete(m.id); return; }
     if (m.channel !== Channels.remoteEvent) return;
@@ -146,10 +155,10 @@ function fakeElectron(): FakeMain {
   const invoke = <T>(channel: string, ...args: unknown[]) => new Promise<BridgeResult<T>>((resolve) => {
     const id = ++nextInvoke;
     pending.set(id, resolve as (v: unknown) => void);
-    rendererPort.postMessage({ kind: 'invoke', id, channel, args });
+    port.postMessage({ kind: 'invoke', id, channel, args });
   });
-  const send = (channel: string, ...args: unknown[]) => rendererPort.postMessage({ kind: 'send', channel, args });
-  fake.bridge = {
+  const send = (channel: string, ...args: unknown[]) => port.postMessage({ kind: 'send', channel, args });
+  return {
     version: BRIDGE_VERSION,
     platform: 'test',
     openModelDialog: () => invoke(Channels.modelOpenDialog),
@@ -166,9 +175,6 @@ function fakeElectron(): FakeMain {
     },
     remoteAbort(id) { streamListeners.delete(id); send(Channels.remoteAbort, id); },
   };
-  rendererPort.start();
-  mainPort.start();
-  return fake;
 }
 
 describe.skipIf(!have)('the demo over the Electron bridge (fake main over a MessageChannel)', () => {
