@@ -72,6 +72,16 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: 'request' 
   if (signal?.aborted) throw abortedError(what);
 }
 
+/** Waits for `p` to settle, or `ms` at most (a graceful shutdown's deadline); leaves no timer behind. */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => { deadline = setTimeout(r, ms); })]);
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
 /** Waits `ms` (a retry's back-off); rejects with ABORTED at once if `signal` has fired or fires meanwhile. */
 export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined, what: 'request' | 'load' = 'request'): Promise<void> {
   return new Promise((resolve, reject) => {

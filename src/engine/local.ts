@@ -1,7 +1,7 @@
 // The local engine: continuous batching on one GPU. Each loop turn is one scheduler step:
 // plan = schedule(); one forward pass (one submit) over every scheduled row; sample on the GPU;
 // events = update(plan, sampled); route events to the per-request streams.
-import { abortedError, FridayError, toFridayError } from '../api/errors.js';
+import { abortedError, FridayError, toFridayError, waitAtMost } from '../api/errors.js';
 import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerationStream, RequestOptions } from '../api/types.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerEvent, StepPlan } from '../scheduler/types.js';
@@ -241,11 +241,7 @@ export class LocalEngine implements Engine {
   /** Stops accepting requests, lets running ones finish within `drainMs`, aborts the rest, frees the GPU. */
   async close(drainMs = 0): Promise<void> {
     if (this.closed && !this.loopDone) return;
-    if (drainMs > 0 && this.loopDone) {
-      let window: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.loopDone, new Promise((r) => { window = setTimeout(r, drainMs); })]);
-      clearTimeout(window); // or it would hold the process open for the rest of the window
-    }
+    if (drainMs > 0 && this.loopDone) await waitAtMost(this.loopDone, drainMs);
     this.closed = true;
     this.failAll(new FridayError('ENGINE_CLOSED', 'The engine was closed before this request finished.'));
     await this.loopDone;

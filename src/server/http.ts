@@ -2,7 +2,7 @@
 // POST /v1/completions, /v1/chat/completions (SSE or JSON); GET /v1/models, /health, /metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FridayError, toFridayError } from '../api/errors.js';
+import { FridayError, toFridayError, waitAtMost } from '../api/errors.js';
 import type { ChatCompletionParams, CompletionParams, Engine } from '../api/types.js';
 
 export interface ServeOptions {
@@ -65,12 +65,8 @@ export class FridayServer {
   async drain(deadlineMs: number): Promise<void> {
     this.draining = true;
     this.server.close();
-    if (this.inflight.size > 0) {
-      let deadline: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((r) => { this.onIdle = r; deadline = setTimeout(r, deadlineMs); });
-      clearTimeout(deadline);
-      this.onIdle = undefined;
-    }
+    if (this.inflight.size > 0) await waitAtMost(new Promise<void>((r) => { this.onIdle = r; }), deadlineMs);
+    this.onIdle = undefined;
     for (const c of this.inflight) c.abort();
     this.server.closeAllConnections();
     await this.engine?.close();

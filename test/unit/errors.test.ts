@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { abortedError, FridayError, sleepUnlessAborted, toFridayError } from '../../src/api/errors.js';
+import { abortedError, FridayError, sleepUnlessAborted, toFridayError, waitAtMost } from '../../src/api/errors.js';
 
 describe('FridayError', () => {
   it('round-trips through JSON with its code and details', () => {
@@ -47,5 +47,20 @@ describe('sleepUnlessAborted (retry back-off)', () => {
     const cause = new Error('socket closed');
     expect(abortedError('request', cause).cause).toBe(cause);
     expect(abortedError().cause).toBeUndefined();
+  });
+});
+
+describe('waitAtMost (a shutdown deadline)', () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  it('returns when the promise settles, resolved or rejected, and leaves no timer for the deadline', async () => {
+    const t0 = timers();
+    await waitAtMost(Promise.resolve(1), 600_000);
+    await waitAtMost(Promise.reject(new Error('x')), 600_000);
+    expect(timers()).toBe(t0);
+  });
+  it('returns at the deadline when the promise never settles (else this test times out)', { timeout: 5_000 }, async () => {
+    const t0 = performance.now();
+    await waitAtMost(new Promise(() => undefined), 20);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(15); // it did wait for the deadline
   });
 });

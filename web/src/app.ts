@@ -14,7 +14,7 @@ import { baseName, bytes, pct, RateMeter } from './format.js';
 import { renderCachedList, setProgressText, showProgress } from './load-view.js';
 import {
   cachedEntryFor, DEFAULT_MODEL_PATH, inspectChoice, loadChoice, probeGguf, remoteEngine, routedEngine, type EngineSettings,
-  type LoadProgress, type ModelChoice, type SessionDeps,
+  type ModelChoice, type SessionDeps,
 } from './session.js';
 import { $, TEMPLATE } from './template.js';
 
@@ -221,10 +221,6 @@ class AppImpl implements FridayApp {
     setProgressText(this.root, text, phase);
   }
 
-  private showProgress(p: LoadProgress): void {
-    showProgress(this.root, p);
-  }
-
   async load(choice: ModelChoice): Promise<void> {
     if (this.webgpu === 'checking') await this.detectGpu();
     if (this.webgpu === 'missing') {
@@ -264,7 +260,7 @@ class AppImpl implements FridayApp {
         return;
       }
       handedOff = true;
-      const local = await loadChoice(choice, settings, this.deps, { signal: ac.signal, onProgress: (p) => { if (!ac.signal.aborted) this.showProgress(p); } });
+      const local = await loadChoice(choice, settings, this.deps, { signal: ac.signal, onProgress: (p) => { if (!ac.signal.aborted) showProgress(this.root, p); } });
       if (ac.signal.aborted || this.disposed) { await local.close(); return; }
       this.local = local;
       this.markReady();
