@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readGGUF } from '../src/model/gguf/reader.js';
+import { percentile } from '../src/remote/metrics.js';
 import { FileSource } from '../src/model/source/file.js';
 import { createTokenizer } from '../src/tokenizer/index.js';
 import { rng } from '../test/reference/rng.js';
@@ -24,8 +25,7 @@ function medianMs<T>(fn: (x: T) => unknown, setup: () => T = () => undefined as 
     fn(x);
     ts.push(performance.now() - t0);
   }
-  ts.sort((a, b) => a - b);
-  return ts[REPEATS >> 1]!;
+  return percentile(ts, 0.5);
 }
 
 /** Prose, multilingual and code: llama.cpp's test strings for this vocabulary plus the stories' reference texts. */

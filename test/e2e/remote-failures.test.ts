@@ -2,25 +2,23 @@
 // each failure shows its documented behaviour, and afterwards the pool is back to idle sockets only
 // and the server sees exactly the sockets the pool holds (nothing leaks; remote-rig.ts checks it).
 // Routing, flow control and health checks against the same server: remote-flow.test.ts.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FridayError } from '../../src/api/errors.js';
 import { RemoteEngine } from '../../src/remote/engine.js';
-import { expectedTokens, startFailureServer, type FailureServer } from './failure-server.js';
+import { expectedTokens, startFailureServer } from './failure-server.js';
 import { remoteRig, run, sleep, text } from './remote-rig.js';
 
 describe('RemoteEngine against a failure-injecting server', () => {
   const rig = remoteRig();
   const { engine, ep, expectSettled } = rig;
-  let s: FailureServer;
-  beforeAll(() => { s = rig.s; });
 
   it('streams and non-streams completions and chat, reusing one keep-alive connection', async () => {
-    const r = engine({ endpoints: [{ url: s.url, name: 'canned', model: 'toy', apiKey: 'sk-test', headers: { 'x-extra': '1' } }] });
+    const r = engine({ endpoints: [{ url: rig.s.url, name: 'canned', model: 'toy', apiKey: 'sk-test', headers: { 'x-extra': '1' } }] });
     const a = await run(r, { prompt: 'ab', max_tokens: 5 });
     expect(a.tokens).toEqual(expectedTokens('ab', 5));
     expect(a.text).toBe('cdefg');
     expect(a.final).toMatchObject({ finish_reason: 'length', index: 5, served_by: 'canned', usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7 } });
-    const last = s.requests.at(-1)!;
+    const last = rig.s.requests.at(-1)!;
     expect(last.body).toMatchObject({ model: 'toy', prompt: 'ab', stream: true, return_token_ids: true, temperature: 0, stream_options: { include_usage: true } });
 
     const b = await run(r, { prompt: [97, 98], max_tokens: 3 });
@@ -76,23 +74,23 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(a.error).toMatchObject({ code: 'REMOTE_UNAVAILABLE', details: { kind: 'dropped', endpoint: 'drop=3', tokens: 3, failover: 'exhausted' } });
     await expectSettled(single);
 
-    const two = engine({ endpoints: [ep('drop=3'), { url: s.url, name: 'B' }] });
-    const n0 = s.requests.length;
+    const two = engine({ endpoints: [ep('drop=3'), { url: rig.s.url, name: 'B' }] });
+    const n0 = rig.s.requests.length;
     const b = await run(two, { prompt: 'ab', max_tokens: 8 });
     expect(b.error).toBeUndefined();
     expect(b.tokens).toEqual(expectedTokens('ab', 8)); // no gap, no duplicate
     expect(b.text).toBe('cdefghij');
     expect(b.final).toMatchObject({ served_by: 'B', index: 8, usage: { prompt_tokens: 2, completion_tokens: 8, total_tokens: 10 } });
     // No tokenizer and a text prompt: continued as text, max_tokens reduced.
-    expect(s.requests.slice(n0).map((q) => [q.directives, q.body?.prompt, q.body?.max_tokens])).toEqual([['drop=3', 'ab', 8], ['', 'abcde', 5]]);
+    expect(rig.s.requests.slice(n0).map((q) => [q.directives, q.body?.prompt, q.body?.max_tokens])).toEqual([['drop=3', 'ab', 8], ['', 'abcde', 5]]);
     expect(two.metrics().failovers).toBe(1);
 
     // A token-id prompt continues as ids.
-    const again = engine({ endpoints: [ep('drop=3'), { url: s.url, name: 'B' }] });
-    const n1 = s.requests.length;
+    const again = engine({ endpoints: [ep('drop=3'), { url: rig.s.url, name: 'B' }] });
+    const n1 = rig.s.requests.length;
     const c = await run(again, { prompt: [97, 98], max_tokens: 6 });
     expect(c.tokens).toEqual(expectedTokens([97, 98], 6));
-    expect(s.requests.slice(n1).map((q) => q.body?.prompt)).toEqual([[97, 98], [97, 98, 99, 100, 101]]);
+    expect(rig.s.requests.slice(n1).map((q) => q.body?.prompt)).toEqual([[97, 98], [97, 98, 99, 100, 101]]);
   });
 
   it('a connection dropped before the first token is retried (with backoff) on the same endpoint', async () => {
@@ -108,11 +106,11 @@ describe('RemoteEngine against a failure-injecting server', () => {
   });
 
   it('503 + Retry-After is backpressure: the next endpoint serves at once; alone, the client waits Retry-After', async () => {
-    const two = engine({ endpoints: [ep('status=503,retry-after=2'), { url: s.url, name: 'B' }] });
+    const two = engine({ endpoints: [ep('status=503,retry-after=2'), { url: rig.s.url, name: 'B' }] });
     const a = await run(two, { prompt: 'ab', max_tokens: 3 });
     expect(a.final?.served_by).toBe('B');
     expect(a.ms).toBeLessThan(1500); // not after A's Retry-After (2 s)
-    const hitsA = () => s.requests.filter((q) => q.directives === 'status=503,retry-after=2').length;
+    const hitsA = () => rig.s.requests.filter((q) => q.directives === 'status=503,retry-after=2').length;
     const before = hitsA();
     for (let i = 0; i < 4; i++) expect((await run(two, { prompt: 'ab', max_tokens: 2 })).final?.served_by).toBe('B');
     expect(hitsA()).toBe(before); // blocked for its Retry-After: not asked again
@@ -145,12 +143,12 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(a.ms).toBeLessThan(2000);
     await expectSettled(single); // the timed-out sockets were destroyed on both sides
 
-    const two = engine({ endpoints: [ep('stall=3000'), { url: s.url, name: 'B' }], firstTokenTimeoutMs: 300 });
+    const two = engine({ endpoints: [ep('stall=3000'), { url: rig.s.url, name: 'B' }], firstTokenTimeoutMs: 300 });
     const b = await run(two, { prompt: 'ab', max_tokens: 3 });
     expect(b.final?.served_by).toBe('B');
     expect(b.tokens).toEqual(expectedTokens('ab', 3));
 
-    const gap = engine({ endpoints: [ep('gap=3:3000'), { url: s.url, name: 'B' }], interTokenTimeoutMs: 300 });
+    const gap = engine({ endpoints: [ep('gap=3:3000'), { url: rig.s.url, name: 'B' }], interTokenTimeoutMs: 300 });
     const c = await run(gap, { prompt: [97], max_tokens: 7 });
     expect(c.error).toBeUndefined();
     expect(c.tokens).toEqual(expectedTokens([97], 7));
@@ -160,12 +158,12 @@ describe('RemoteEngine against a failure-injecting server', () => {
 
   it('malformed SSE is REMOTE_PROTOCOL: not retried on the same endpoint; mid-stream it fails over', async () => {
     const single = engine({ endpoints: [ep('malformed')] });
-    const n0 = s.requests.length;
+    const n0 = rig.s.requests.length;
     const a = await run(single, { prompt: 'ab', max_tokens: 3 });
     expect(a.error).toMatchObject({ code: 'REMOTE_PROTOCOL', details: { kind: 'protocol', endpoint: 'malformed' } });
-    expect(s.requests.length - n0).toBe(1);
+    expect(rig.s.requests.length - n0).toBe(1);
 
-    const two = engine({ endpoints: [ep('malformed=2'), { url: s.url, name: 'B' }] });
+    const two = engine({ endpoints: [ep('malformed=2'), { url: rig.s.url, name: 'B' }] });
     const b = await run(two, { prompt: 'ab', max_tokens: 5 });
     expect(b.tokens).toEqual(expectedTokens('ab', 5));
     expect(b.final?.served_by).toBe('B');
@@ -177,7 +175,7 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(whole.tokens).toEqual(expectedTokens('ab', 12));
     expect(whole.final).toMatchObject({ index: 12, finish_reason: 'length', served_by: 'burst' });
 
-    const two = engine({ endpoints: [ep('burst,malformed=3'), { url: s.url, name: 'B' }] });
+    const two = engine({ endpoints: [ep('burst,malformed=3'), { url: rig.s.url, name: 'B' }] });
     const b = await run(two, { prompt: 'ab', max_tokens: 6 });
     expect(b.tokens).toEqual(expectedTokens('ab', 6));
     expect(b.final?.served_by).toBe('B');
@@ -229,7 +227,7 @@ describe('RemoteEngine against a failure-injecting server', () => {
 
   it('chat mid-stream: continues only on an endpoint that can continue an assistant message', async () => {
     const msgs = [{ role: 'user' as const, content: 'hx' }];
-    const without = engine({ endpoints: [ep('drop=3'), { url: s.url, name: 'B' }] });
+    const without = engine({ endpoints: [ep('drop=3'), { url: rig.s.url, name: 'B' }] });
     let got = '';
     let err: FridayError | undefined;
     try {
@@ -241,8 +239,8 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(err).toMatchObject({ code: 'REMOTE_UNAVAILABLE', details: { failover: 'unsupported', tokens: 3 } });
     expect(err!.message).toMatch(/continueAssistant/);
 
-    const withFlag = engine({ endpoints: [ep('drop=3'), { url: s.url, name: 'B', continueAssistant: true }] });
-    const n0 = s.requests.length;
+    const withFlag = engine({ endpoints: [ep('drop=3'), { url: rig.s.url, name: 'B', continueAssistant: true }] });
+    const n0 = rig.s.requests.length;
     got = '';
     let served = '';
     for await (const ch of await withFlag.chat.completions.create({ messages: msgs, max_tokens: 8, stream: true })) {
@@ -251,7 +249,7 @@ describe('RemoteEngine against a failure-injecting server', () => {
     }
     expect(got).toBe(text(expectedTokens('hx', 8)));
     expect(served).toBe('B');
-    expect(s.requests[n0 + 1]!.body).toMatchObject({ continue_final_message: true, add_generation_prompt: false, max_tokens: 5, messages: [...msgs, { role: 'assistant', content: 'yza' }] });
+    expect(rig.s.requests[n0 + 1]!.body).toMatchObject({ continue_final_message: true, add_generation_prompt: false, max_tokens: 5, messages: [...msgs, { role: 'assistant', content: 'yza' }] });
   });
 
   it('weights split traffic; max concurrency caps requests (and sockets) per endpoint', async () => {
@@ -260,7 +258,7 @@ describe('RemoteEngine against a failure-injecting server', () => {
     expect(r.metrics().endpoints.map((e) => e.requests)).toEqual([6, 2]);
     const outs = await Promise.all(Array.from({ length: 12 }, () => run(r, { prompt: 'ab', max_tokens: 6 })));
     for (const o of outs) expect(o.tokens).toEqual(expectedTokens('ab', 6));
-    expect(s.maxActive()).toBeLessThanOrEqual(4);
+    expect(rig.s.maxActive()).toBeLessThanOrEqual(4);
     expect(r.poolStats()!.connected).toBeLessThanOrEqual(4);
   });
 
@@ -273,26 +271,26 @@ describe('RemoteEngine against a failure-injecting server', () => {
     const b = await run(r, { prompt: 'ab', max_tokens: 50 }, { signal: ac.signal, onToken: (n) => { if (n === 2) ac.abort(); } });
     expect(b.error?.code).toBe('ABORTED');
     await expectSettled(r);
-    for (let i = 0; i < 50 && s.active() > 0; i++) await sleep(20);
-    expect(s.active()).toBe(0); // the server saw the client go away
+    for (let i = 0; i < 50 && rig.s.active() > 0; i++) await sleep(20);
+    expect(rig.s.active()).toBe(0); // the server saw the client go away
   });
 
   it('close() ends streams in flight with ENGINE_CLOSED and releases every socket', async () => {
     const r = new RemoteEngine({ endpoints: [ep('delay=20')], healthIntervalMs: 0 });
     const outs = Promise.all([0, 1, 2].map(() => run(r, { prompt: 'ab', max_tokens: 50 })));
-    for (let i = 0; i < 100 && s.active() < 3; i++) await sleep(10);
+    for (let i = 0; i < 100 && rig.s.active() < 3; i++) await sleep(10);
     await r.close();
     for (const o of await outs) expect(o.error?.code).toBe('ENGINE_CLOSED');
     await expect(r.completions.create({ prompt: 'a' })).rejects.toMatchObject({ code: 'ENGINE_CLOSED' });
   });
 
   it('the fetch transport (the browser path) gives the same streams', async () => {
-    const r = new RemoteEngine({ endpoints: [{ url: s.url, maxConcurrency: 2, headers: { connection: 'close' } }], healthIntervalMs: 0, transport: 'fetch' });
+    const r = new RemoteEngine({ endpoints: [{ url: rig.s.url, maxConcurrency: 2, headers: { connection: 'close' } }], healthIntervalMs: 0, transport: 'fetch' });
     try {
       const outs = await Promise.all([0, 1, 2, 3].map(() => run(r, { prompt: 'ab', max_tokens: 5 })));
       for (const o of outs) expect(o.tokens).toEqual(expectedTokens('ab', 5));
       expect(r.metrics()).toMatchObject({ transport: 'fetch', newConnections: undefined, connectionReuseRatio: undefined });
-      const two = new RemoteEngine({ endpoints: [{ url: `${s.url}/fail/drop=2`, name: 'A', headers: { connection: 'close' } }, { url: s.url, name: 'B', headers: { connection: 'close' } }], healthIntervalMs: 0, transport: 'fetch' });
+      const two = new RemoteEngine({ endpoints: [{ url: `${rig.s.url}/fail/drop=2`, name: 'A', headers: { connection: 'close' } }, { url: rig.s.url, name: 'B', headers: { connection: 'close' } }], healthIntervalMs: 0, transport: 'fetch' });
       const o = await run(two, { prompt: 'ab', max_tokens: 6 });
       expect(o.tokens).toEqual(expectedTokens('ab', 6));
       expect(o.final?.served_by).toBe('B');

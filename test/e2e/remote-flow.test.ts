@@ -2,23 +2,21 @@
 // server on 127.0.0.1 (failure-server.ts): a router over remote engines, a consumer slower than
 // the server, the undici transport's aborts, and /health. Like remote-failures.test.ts, each test
 // ends with the pools idle and no socket left behind (remote-rig.ts).
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FinalEvent, GenerateEvent } from '../../src/api/types.js';
 import { AbortHandle } from '../../src/remote/abort.js';
 import type { RemoteEngine } from '../../src/remote/engine.js';
 import { RouterEngine } from '../../src/remote/router.js';
 import { createTransport } from '../../src/remote/transport.js';
-import { expectedTokens, type FailureServer } from './failure-server.js';
+import { expectedTokens } from './failure-server.js';
 import { remoteRig, run, sleep } from './remote-rig.js';
 
 describe('RemoteEngine routing, flow control and health against a failure-injecting server', () => {
   const rig = remoteRig();
   const { engine, ep, expectSettled } = rig;
-  let s: FailureServer;
-  beforeAll(() => { s = rig.s; });
 
   it('router with no local side: the remote engine serves, failing over across its endpoints; closed, the router refuses while a remote it does not own goes on', async () => {
-    const remote = engine({ endpoints: [ep('drop=2', { name: 'A', weight: 1000 }), { url: s.url, name: 'B' }] });
+    const remote = engine({ endpoints: [ep('drop=2', { name: 'A', weight: 1000 }), { url: rig.s.url, name: 'B' }] });
     const router = new RouterEngine({ remote }); // prefer-local, nothing local
     const only = new RouterEngine({ policy: 'remote-only', remote });
     for (const r of [router, only]) {
@@ -39,14 +37,14 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
 
   it('router prefer-remote: a remote that dies mid-stream continues on the local side; an open circuit routes local first', async () => {
     // Any Engine can be the local side; a RemoteEngine on a healthy endpoint stands in for the GPU here.
-    const standIn = engine({ endpoints: [{ url: s.url, name: 'stand-in' }] });
+    const standIn = engine({ endpoints: [{ url: rig.s.url, name: 'stand-in' }] });
     const flaky = engine({ endpoints: [ep('drop=3')], maxAttempts: 1, breaker: { failureThreshold: 2, resetTimeoutMs: 60_000 } });
     const router = new RouterEngine({ policy: 'prefer-remote', local: standIn, remote: flaky, closeLocal: false });
     const a = await run(router as unknown as RemoteEngine, { prompt: [97], max_tokens: 7 });
     expect(a.error).toBeUndefined();
     expect(a.tokens).toEqual(expectedTokens([97], 7));
     expect(a.final).toMatchObject({ served_by: 'stand-in', usage: { prompt_tokens: 1, completion_tokens: 7 } });
-    expect(s.requests.at(-1)!.body).toMatchObject({ prompt: [97, 98, 99, 100], max_tokens: 4 });
+    expect(rig.s.requests.at(-1)!.body).toMatchObject({ prompt: [97, 98, 99, 100], max_tokens: 4 });
     await run(router as unknown as RemoteEngine, { prompt: [97], max_tokens: 7 }); // second failure opens the circuit
     expect(flaky.metrics().endpoints[0]!.circuit).toBe('open');
     const c = await run(router as unknown as RemoteEngine, { prompt: [97], max_tokens: 3 });
@@ -57,7 +55,7 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
   });
 
   it('a consumer slower than the server pauses the socket, and its slowness does not count as the server\'s silence', async () => {
-    const r = engine({ endpoints: [{ url: s.url, name: 'fast' }], interTokenTimeoutMs: 200 });
+    const r = engine({ endpoints: [{ url: rig.s.url, name: 'fast' }], interTokenTimeoutMs: 200 });
     const tokens: number[] = [];
     let final: FinalEvent | undefined;
     for await (const ev of r.generate({ prompt: 'a', max_tokens: 300 }) as AsyncIterable<GenerateEvent>) {
@@ -73,13 +71,13 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
   it('a paused stream is not read: the server\'s writes back up while the consumer sleeps, and every token still arrives', async () => {
     // 32 KiB per event, 400 events (13 MB): more than loopback's socket buffers hold, so if the
     // client kept reading into memory the server's writes would go straight out.
-    const r = engine({ endpoints: [{ url: `${s.url}/fail/pad=32768`, name: 'big' }], interTokenTimeoutMs: 500 });
+    const r = engine({ endpoints: [{ url: `${rig.s.url}/fail/pad=32768`, name: 'big' }], interTokenTimeoutMs: 500 });
     const tokens: number[] = [];
     for await (const ev of r.generate({ prompt: 'a', max_tokens: 400 }) as AsyncIterable<GenerateEvent>) {
       if (!ev.done && tokens.push(ev.token) === 5) await sleep(800);
     }
     expect(tokens).toEqual(expectedTokens('a', 400));
-    const logged = s.requests.find((q) => q.directives === 'pad=32768')!;
+    const logged = rig.s.requests.find((q) => q.directives === 'pad=32768')!;
     // What the client held back stayed in the server: megabytes, not the 64 reads the queue keeps.
     expect(logged.maxBacklog).toBeGreaterThan(2 << 20);
     expect(r.metrics().errors).toEqual({});
@@ -88,7 +86,7 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
 
   it('undici transport: a request queued for a socket rejects the moment it is aborted; one on the socket ends its piped body', async () => {
     const t = await createTransport({ maxConnections: () => 1, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 }, 'undici');
-    const post = (signal: AbortHandle) => t.request(s.url, {
+    const post = (signal: AbortHandle) => t.request(rig.s.url, {
       method: 'POST', path: '/fail/stall=3000/v1/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'a', max_tokens: 2, stream: true }), signal,
     });
     try {
@@ -107,8 +105,8 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
     } finally {
       await t.close();
     }
-    for (let i = 0; i < 100 && s.openSockets() > 0; i++) await sleep(10);
-    expect(s.openSockets()).toBe(0);
+    for (let i = 0; i < 100 && rig.s.openSockets() > 0; i++) await sleep(10);
+    expect(rig.s.openSockets()).toBe(0);
   });
 
   it('health checks use /health, else /v1/models; unhealthy endpoints are avoided', async () => {

@@ -25,7 +25,7 @@ async function vocab(rel: string): Promise<Vocab> {
   }
 }
 
-/** Text as spmTokenize sees it ("▁" for spaces): pieces of tokens, space runs, and characters no token has. */
+/** Text as SpmTokenizer.tokenize() sees it ("▁" for spaces): pieces of tokens, space runs, and characters no token has. */
 function randomText(v: Vocab, next: () => number): string {
   const extras = ['▁', '▁▁', '▁▁▁▁', '\n', '\t', '7', '我想在', '🦙', '😁', 'é', 'e\u0301', '<0x0A>', '\u{10FFFF}', '»', 'ﬁ'];
   let s = '';
