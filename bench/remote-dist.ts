@@ -1,11 +1,12 @@
 // Latency distributions at one concurrency, for the remote client: undici's request() read by
 // network chunk, the RemoteEngine read by event (generate()) and by batch (stream()), and undici's
-// dispatch() with the same parsing (the floor). Interleaved blocks, as in bench/remote.ts, but
+// dispatch() with the same parsing (the floor), and `tokens`: dispatch() with a per-token iterator
+// of the least cost (the floor for the Engine's per-token API). Interleaved blocks, as in bench/remote.ts, but
 // every request's latency is kept, so the whole distribution shows, not one paired statistic.
 // Not part of `npm run bench`: a tool for questions about the shape of the gap.
 //
 //   npm run build:node && node --import tsx bench/remote-dist.ts [concurrency=256] [blocks=24] [perBlock=1000]
-//   CLIENTS=undici,events  picks the clients (undici, events, batches, dispatch)
+//   CLIENTS=undici,events  picks the clients (undici, events, batches, dispatch, tokens)
 import type { Pool as UndiciPool } from 'undici';
 import { RemoteEngine } from '../dist/remote/engine.js';
 import { SseParser } from '../dist/remote/sse.js';
@@ -21,7 +22,7 @@ const pinned = pin(child);
 const engine = new RemoteEngine({ endpoints: [{ url, name: 'bench', maxConcurrency: c }], healthIntervalMs: 0, maxQueue: 1 << 20 });
 const { Pool } = await import('undici');
 const newPool = () => new Pool(url, { connections: c, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
-const pools = { undici: newPool(), dispatch: newPool() };
+const pools = { undici: newPool(), dispatch: newPool(), tokens: newPool() };
 const body = JSON.stringify({ prompt: 'a', max_tokens: TOKENS, stream: true, stream_options: { include_usage: true }, temperature: 0, return_token_ids: true });
 const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
 
@@ -51,6 +52,11 @@ const clients: Record<string, () => Promise<number>> = {
     return n;
   },
   dispatch: () => viaDispatch(pools.dispatch),
+  async tokens() {
+    let n = 0;
+    for await (const ev of tokensViaDispatch(pools.tokens)) if (!ev.done) n++;
+    return n;
+  },
 };
 
 /** undici's dispatch(), resolved a macrotask after the response completes (when undici has freed the socket). */
@@ -66,6 +72,46 @@ function viaDispatch(pool: UndiciPool): Promise<number> {
       onError: reject,
     } as unknown as Parameters<UndiciPool['dispatch']>[1]);
   });
+}
+
+interface Tok { done: boolean; token: number; text: string }
+
+/**
+ * The least a per-token AsyncIterable can cost: undici's dispatch(), the same parsing, an event
+ * object per token in a queue, a promise per token for a waiting reader; the end a macrotask after
+ * the response completes, as in viaDispatch. No retries, timeouts, failover or metrics.
+ */
+function tokensViaDispatch(pool: UndiciPool): AsyncIterable<Tok> {
+  const items: Tok[] = [];
+  let waiter: ((r: IteratorResult<Tok>) => void) | undefined;
+  let failed: unknown, ended = false;
+  const put = (ev: Tok) => {
+    if (waiter) { const w = waiter; waiter = undefined; w({ value: ev, done: false }); } else items.push(ev);
+  };
+  const p = new SseParser();
+  pool.dispatch({ path: '/v1/completions', method: 'POST', headers, body }, {
+    onConnect() {},
+    onHeaders: () => true,
+    onData(b: Buffer) {
+      for (const ev of p.push(b)) {
+        if (ev.data === '[DONE]') continue;
+        const c = JSON.parse(ev.data).choices[0];
+        if (c && c.finish_reason === null) put({ done: false, token: c.token_ids[0], text: c.text });
+      }
+      return true;
+    },
+    onComplete() { void Promise.resolve().then(() => setImmediate(() => { ended = true; put({ done: true, token: -1, text: '' }); })); },
+    onError(e: unknown) { failed = e; ended = true; if (waiter) { const w = waiter; waiter = undefined; w({ value: undefined, done: true }); } },
+  } as unknown as Parameters<UndiciPool['dispatch']>[1]);
+  const it: AsyncIterator<Tok> = {
+    next() {
+      if (items.length) return Promise.resolve({ value: items.shift()!, done: false });
+      if (failed) return Promise.reject(failed);
+      if (ended) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((res) => { waiter = res; });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => it };
 }
 
 const acc: Record<string, { cpuUs: number; ms: number; n: number; lat: number[]; blockP99: number[]; firstWave: number; waveMean: number[] }> = {};
