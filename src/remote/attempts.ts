@@ -2,22 +2,23 @@
 // others (or later) until one delivers its first output; 429/503 count as backpressure. Each
 // attempt gives its endpoint a verdict (circuit breaker, counters) when it ends.
 //
-// A streamed request leaves the loop at its first batch. From then on it is events and callbacks
-// (StreamRun): the exchange's end gives the verdict and closes the request's queue. Nothing waits
-// in an async function for the stream's whole life, so a stream in flight keeps a handful of
-// objects, not a suspended frame and its promises (hundreds of streams are copied by every
-// young-generation GC).
+// A streamed request is callbacks from the start (StreamRun): the transport's response, the leg's
+// batches and its end; the exchange's end gives the verdict and closes the request's queue. No
+// async function waits for the server, at set-up or later, so a stream in flight keeps a handful
+// of objects, not suspended frames and their promises (hundreds of streams are copied by every
+// young-generation GC, and at that load what lives as long as a request gets promoted).
 import { abortedError, FridayError, sleepUnlessAborted, toFridayError } from '../api/errors.js';
 import { Channel, type ChannelHooks } from '../stream/channel.js';
-import type { LegBatch } from './chunks.js';
+import type { ChunkDecoder, LegBatch } from './chunks.js';
 import type { EndpointPicker, SlotRequest } from './dispatch.js';
 import type { Endpoint } from './endpoint.js';
 import { isNeutral, isRetryable, kindOf } from './errors.js';
-import type { Exchange } from './exchange.js';
 import type { LegRequest } from './failover.js';
 import type { SseLeg } from './leg.js';
 import type { REMOTE_DEFAULTS } from './options.js';
-import { streamFrom, type LegOwner, type RequestContext } from './requests.js';
+import { Exchange } from './exchange.js';
+import { sendStream, streamDecoder, streamResponse, type LegOwner, type RequestContext } from './requests.js';
+import type { ResponseReceiver, Transport, TransportResponse } from './transport.js';
 
 export const NO_NAMES: ReadonlySet<string> = new Set();
 
@@ -153,24 +154,25 @@ export class Attempts {
 
 /**
  * One streamed request: its queue (the consumer reads it through the failover layer), the
- * exchange it is on now (what a cancel or a drain reaches), and the attempt in progress.
+ * exchange it is on now (what a cancel or a drain reaches), and the attempt in progress. It is
+ * driven by callbacks (the transport's response, the leg's batches and end), not an async
+ * function: a request waiting for its server keeps this object, not frames and promises.
  */
-class StreamRun implements ChannelHooks, LegOwner {
+class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
   readonly out: Channel<LegBatch>;
   x: Exchange | undefined;
   leg: SseLeg | undefined;
   final = false;
   private cancelled = false;
   private ep: Endpoint | undefined;
+  private dec: ChunkDecoder | undefined;
   private t0 = 0;
+  /** No batch yet from the attempt in progress: a failure is judged, and maybe retried. */
   private first = true;
-  /** The attempt loop waits on these until the first batch (or a failure before it). */
-  private onStart: ((done: boolean) => void) | undefined;
-  private onStartFailed: ((e: unknown) => void) | undefined;
 
   constructor(private readonly a: Attempts, private readonly req: LegRequest, private readonly tries: Tries) {
     this.out = new Channel<LegBatch>(LEG_QUEUE, this);
-    this.start().catch((e: unknown) => this.out.fail(e));
+    this.attempt();
   }
 
   // ChannelHooks
@@ -185,13 +187,6 @@ class StreamRun implements ChannelHooks, LegOwner {
   }
 
   // LegOwner
-  waitStart(): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.onStart = resolve;
-      this.onStartFailed = reject;
-    });
-  }
-
   batch(b: LegBatch): void {
     const final = b[b.length - 1]!.done;
     if (final) this.final = true;
@@ -199,50 +194,93 @@ class StreamRun implements ChannelHooks, LegOwner {
     if (!this.first) return;
     this.first = false;
     this.ep!.counters.ttft.record(performance.now() - this.t0);
-    const resolve = this.onStart;
-    this.onStart = this.onStartFailed = undefined;
-    resolve?.(false);
   }
 
   ended(err?: FridayError): void {
     this.x?.finish();
-    if (this.first) {
-      // Failed before its first batch: the attempt loop judges it, and retries or gives up.
-      const reject = this.onStartFailed;
-      this.onStart = this.onStartFailed = undefined;
-      reject?.(err ?? new FridayError('REMOTE_PROTOCOL', 'The stream ended before its first event.', { kind: 'protocol' }));
-      return;
-    }
+    if (this.first) return this.failedBeforeStart(err ?? new FridayError('REMOTE_PROTOCOL', 'The stream ended before its first event.', { kind: 'protocol' }));
     this.close(err);
   }
 
-  /** The attempt loop, up to the first batch. */
-  private async start(): Promise<void> {
-    const { a, tries } = this;
-    for (;;) {
-      if (this.cancelled) throw new FridayError('ABORTED', 'The consumer stopped reading.');
-      const got = a.acquire(tries);
-      const ep = got instanceof Promise ? await got : got;
-      this.ep = ep;
-      this.t0 = performance.now();
-      this.first = true;
-      let live = false;
-      let verdict = false;
-      try {
-        const done = await streamFrom(a.cx, ep, this.req, tries.signal, this.out, this);
-        live = true;
-        if (done) this.close(); // a whole JSON answer
-        return;
-      } catch (e) {
-        if (this.cancelled) throw e; // the consumer left: no verdict, nothing to count
-        const err = a.judge(ep, e, tries.signal);
-        verdict = true;
-        await a.retryOrThrow(tries, ep, err);
-        if (this.cancelled) throw err;
-      } finally {
-        if (!live) a.release(ep, verdict);
-      }
+  // ResponseReceiver: the exchange's response, or the failure to get one.
+  response(res: TransportResponse): void {
+    const x = this.x!;
+    let r: SseLeg | Promise<void>;
+    try {
+      r = streamResponse(this.a.cx, this.ep!, x, this.dec!, res, this.out, this);
+    } catch (e) {
+      x.finish();
+      return this.failedBeforeStart(x.reason(e, true));
     }
+    if (!(r instanceof Promise)) return; // streaming: the leg reports from here on
+    r.then(() => {
+      x.finish();
+      this.close(); // a whole JSON answer
+    }, (e: unknown) => {
+      x.finish();
+      this.failedBeforeStart(x.reason(e, true));
+    });
+  }
+
+  failed(e: unknown): void {
+    const x = this.x!;
+    x.finish();
+    this.failedBeforeStart(x.sendError(e));
+  }
+
+  /** An attempt: an endpoint (now, or once one is free), then the request sent to it. */
+  private attempt(): void {
+    if (this.cancelled) return this.out.fail(new FridayError('ABORTED', 'The consumer stopped reading.'));
+    let got: Endpoint | Promise<Endpoint>;
+    try {
+      got = this.a.acquire(this.tries);
+    } catch (e) {
+      return this.out.fail(e);
+    }
+    if (got instanceof Promise) got.then((ep) => this.open(ep), (e: unknown) => this.out.fail(e));
+    else this.open(got);
+  }
+
+  private open(ep: Endpoint): void {
+    this.ep = ep;
+    this.t0 = performance.now();
+    this.first = true;
+    const { cx } = this.a;
+    if (cx.transport) return this.send(ep, cx.transport);
+    cx.transportP.then((t) => this.send(ep, t), (e: unknown) => this.failedBeforeStart(e));
+  }
+
+  private send(ep: Endpoint, t: Transport): void {
+    const x = new Exchange(ep, this.tries.signal, this.a.cx.exchanges);
+    this.x = x;
+    this.leg = undefined;
+    this.final = false;
+    this.dec = streamDecoder(ep, this.req);
+    try {
+      sendStream(this.a.cx, t, ep, this.req, x, this); // the answer comes to response() or failed()
+    } catch (e) {
+      x.finish();
+      this.failedBeforeStart(e);
+    }
+  }
+
+  /** The attempt failed before its first batch: judged, then another attempt, or the stream fails. */
+  private failedBeforeStart(e: unknown): void {
+    const { a, tries } = this;
+    const ep = this.ep!;
+    if (this.cancelled) { // the consumer left: no verdict, nothing to count
+      a.release(ep, false);
+      return this.out.fail(e);
+    }
+    const err = a.judge(ep, e, tries.signal);
+    a.retryOrThrow(tries, ep, err).then(() => {
+      a.release(ep, true);
+      if (this.cancelled) this.out.fail(err);
+      else this.attempt();
+    }, (thrown: unknown) => {
+      a.release(ep, true);
+      this.out.fail(thrown);
+    });
   }
 
   /** The stream's end after its first batch: the endpoint's verdict, then the queue's end. */

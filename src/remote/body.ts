@@ -19,6 +19,15 @@ export interface BodyFlow {
   cancel(): void;
 }
 
+/**
+ * Where a response goes when it is sent with Transport.open(): its headers (status and all) or
+ * the failure before them. Called once, maybe synchronously from inside open().
+ */
+export interface ResponseReceiver {
+  response(res: TransportResponse): void;
+  failed(e: unknown): void;
+}
+
 export interface TransportResponse {
   status: number;
   header(name: string): string | undefined;

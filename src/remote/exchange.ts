@@ -10,7 +10,7 @@ import { abortedError, FridayError } from '../api/errors.js';
 import { AbortHandle } from './abort.js';
 import type { Endpoint } from './endpoint.js';
 import { errorFromResponse, networkError, parseRetryAfter, remoteError } from './errors.js';
-import type { Transport, TransportRequest, TransportResponse } from './transport.js';
+import type { ResponseReceiver, Transport, TransportRequest, TransportResponse } from './transport.js';
 
 type TimeoutKind = 'timeout_first_token' | 'timeout_inter_token' | 'timeout_response';
 
@@ -115,14 +115,29 @@ export class Exchange {
   }
 
   async send(t: Transport, req: TransportRequest): Promise<TransportResponse> {
-    if (this.owner.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
-    this.owner.sent++;
-    req.signal = this.ac;
+    this.sending(req);
     try {
       return await t.request(this.ep.origin, req);
     } catch (e) {
-      throw this.why ?? networkError(e, this.ep.name, false);
+      throw this.sendError(e);
     }
+  }
+
+  /** send() without a promise: the response or the failure goes to `rc` (map a failure with sendError()). */
+  open(t: Transport, req: TransportRequest, rc: ResponseReceiver): void {
+    this.sending(req);
+    t.open(this.ep.origin, req, rc);
+  }
+
+  private sending(req: TransportRequest): void {
+    if (this.owner.closed) throw new FridayError('ENGINE_CLOSED', 'The remote engine is closed.');
+    this.owner.sent++;
+    req.signal = this.ac;
+  }
+
+  /** Why sending failed (no response): our own abort reason first, else a network error. */
+  sendError(e: unknown): FridayError {
+    return this.why ?? networkError(e, this.ep.name, false);
   }
 
   /** Undefined for a 2xx status (no promise on the common path); else a promise that rejects with the server's error. */

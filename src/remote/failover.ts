@@ -97,20 +97,30 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
     return this.opts.onEnd;
   }
 
-  /** The first target, asked for and opened outside the loop: no generator, none of its state. */
-  first(): Promise<Handoff> {
-    const { opts } = this;
+  /**
+   * The first target, asked for and opened outside the loop: no generator, none of its state, and
+   * no promise when the target is there at once (a remote engine's endpoints are).
+   */
+  first(): Handoff | Promise<Handoff> {
+    const { req, opts } = this;
     opts.onStart?.();
-    return this.firstTarget().catch((e: unknown) => {
-      opts.onEnd?.();
-      throw e;
-    });
+    try {
+      throwIfAborted(opts.signal, 'request');
+      const target = this.next({ kind: req.kind, tokens: 0, error: undefined, failed: undefined });
+      if (!(target instanceof Promise)) return this.opened(target);
+      return target.then((t) => this.opened(t)).catch((e: unknown) => this.failedFirst(e));
+    } catch (e) {
+      return this.failedFirst(e);
+    }
   }
 
-  private async firstTarget(): Promise<Handoff> {
+  private failedFirst(e: unknown): never {
+    this.opts.onEnd?.();
+    throw e;
+  }
+
+  private opened(target: FailoverTarget | undefined): Handoff {
     const { req, opts } = this;
-    throwIfAborted(opts.signal, 'request');
-    const target = await this.next({ kind: req.kind, tokens: 0, error: undefined, failed: undefined });
     if (!target) throw exhausted(req.kind, undefined, 0, []);
     return { target, it: target.open(req, opts.signal)[Symbol.asyncIterator](), books: { ids: [], emitted: '', count: 0 } };
   }

@@ -37,8 +37,8 @@ type Loop = AsyncGenerator<LegBatch, Handoff | undefined>;
 
 /** Where the stream starts (its first target, handed off) and the failover loop it resumes when it must. */
 export interface LoopSource {
-  /** The start, without the loop: the first target, opened and handed off. */
-  first(): Promise<Handoff>;
+  /** The start, without the loop: the first target, opened and handed off (now, or a promise for it). */
+  first(): Handoff | Promise<Handoff>;
   loop(resume: Resume): Loop;
   /** Reports the stream's end when it ends here, in a handoff. */
   readonly onEnd?: () => void;
@@ -96,10 +96,18 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     if (this.h) return this.pullTarget();
     if (this.started) return Promise.resolve({ value: undefined, done: true });
     this.started = true;
-    return this.src.first().then((h) => {
-      this.h = h;
-      return this.left ? this.end() : this.pullTarget(); // the consumer left while the target was being opened
-    });
+    let h: Handoff | Promise<Handoff>;
+    try {
+      h = this.src.first();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return h instanceof Promise ? h.then((x) => this.opened(x)) : this.opened(h);
+  }
+
+  private opened(h: Handoff): Promise<IteratorResult<T>> {
+    this.h = h;
+    return this.left ? this.end() : this.pullTarget(); // the consumer left while the target was being opened
   }
 
   async return(): Promise<IteratorResult<T>> {

@@ -1,5 +1,6 @@
 // One HTTP exchange with one endpoint, as the engine's attempt loop runs it: a streamed request
-// (its leg pushes events into the request's queue) or a whole JSON answer.
+// (sent and answered through callbacks; its leg pushes events into the request's queue) or a
+// whole JSON answer.
 import type { FridayError } from '../api/errors.js';
 import type { Channel } from '../stream/channel.js';
 import type { LegBatch } from './chunks.js';
@@ -10,7 +11,7 @@ import { Exchange, type Exchanges } from './exchange.js';
 import type { LegRequest } from './failover.js';
 import { SseLeg } from './leg.js';
 import type { REMOTE_DEFAULTS } from './options.js';
-import type { Transport } from './transport.js';
+import type { ResponseReceiver, Transport, TransportResponse } from './transport.js';
 import { parseJson, requestBody } from './wire.js';
 
 /** What an exchange needs from its engine. */
@@ -35,61 +36,55 @@ export interface LegOwner {
   x?: Exchange;
   leg?: SseLeg;
   final?: boolean;
-  /** A promise for the first batch: resolves (with false) when batch() is first called; rejects if ended() comes first. */
-  waitStart(): Promise<boolean>;
   /** After each batch pushed into the queue. */
   batch(b: LegBatch): void;
   /** The exchange ended: with nothing after the final batch, else with the failure. */
   ended(err?: FridayError): void;
 }
 
-/**
- * One streamed request on one endpoint: its batches go into `out` as they arrive, and its end to
- * `owner.ended()`. Resolves at the first batch (false), or true when the answer came whole (a
- * server that ignored `stream`: nothing more follows); rejects on a failure before either.
- */
-export async function streamFrom(
-  cx: RequestContext, ep: Endpoint, leg: LegRequest, outer: AbortSignal | undefined, out: Channel<LegBatch>, owner: LegOwner,
-): Promise<boolean> {
-  const t = cx.transport ?? (await cx.transportP);
-  const x = new Exchange(ep, outer, cx.exchanges);
-  owner.x = x;
-  owner.leg = undefined;
-  owner.final = false;
-  const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
+/** The decoder for one streamed request's response. */
+export function streamDecoder(ep: Endpoint, leg: LegRequest): ChunkDecoder {
   const promptIds = leg.kind === 'completion' && Array.isArray(leg.gen!.prompt) ? leg.gen!.prompt : undefined;
-  const dec = new ChunkDecoder(leg.kind, ep.name, promptIds);
+  return new ChunkDecoder(leg.kind, ep.name, promptIds);
+}
+
+/**
+ * Sends one streamed request on `ep` through `x`, without a promise: its response, or the failure
+ * to get one (map it with x.sendError()), goes to `rc`. Throws if it cannot be sent.
+ */
+export function sendStream(cx: RequestContext, t: Transport, ep: Endpoint, leg: LegRequest, x: Exchange, rc: ResponseReceiver): void {
+  const path = ep.path(leg.kind === 'chat' ? '/v1/chat/completions' : '/v1/completions');
   x.arm(cx.o.firstTokenTimeoutMs, 'timeout_first_token', cx.timeoutWhat.firstToken);
-  let streaming = false;
-  try {
-    const res = await x.send(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, cx.defaultModel)) });
-    try {
-      const failed = x.checkStatus(res);
-      if (failed) await failed;
-      const ctype = (res.header('content-type') ?? '').toLowerCase();
-      if (!ctype.includes('text/event-stream')) {
-        // Some servers ignore `stream`: accept a whole JSON answer.
-        if (!ctype.includes('json')) throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" answered a stream request with content-type "${ctype}".`, { endpoint: ep.name });
-        const batch = dec.fromResponse(parseJson(await res.text(64 << 20), ep.name));
-        x.clean();
-        x.disarm();
-        out.push(batch);
-        owner.batch(batch);
-        return true;
-      }
-    } catch (e) {
-      throw x.reason(e, true);
-    }
-    // From here the leg reports to the owner, which finishes the exchange.
-    streaming = true;
-    const started = owner.waitStart(); // before start(): reads held before pipe() may come at once
+  x.open(t, { method: 'POST', path, headers: ep.streamHeaders, body: JSON.stringify(requestBody(ep, leg, true, cx.defaultModel)) }, rc);
+}
+
+/**
+ * The response to a streamed request. An event stream: its leg, which from now on reports to
+ * `owner` (batches, then ended()). Otherwise a promise: for a whole JSON answer (a server that
+ * ignored `stream`), pushed as one batch, or rejecting with the server's error status. Throws
+ * what is wrong with the response itself (map it with x.reason(e, true)).
+ */
+export function streamResponse(
+  cx: RequestContext, ep: Endpoint, x: Exchange, dec: ChunkDecoder, res: TransportResponse, out: Channel<LegBatch>, owner: LegOwner,
+): SseLeg | Promise<void> {
+  const failed = x.checkStatus(res);
+  if (failed) return failed;
+  const ctype = (res.header('content-type') ?? '').toLowerCase();
+  if (ctype.includes('text/event-stream')) {
     const sse = new SseLeg(x, dec, out, cx.o.interTokenTimeoutMs, cx.timeoutWhat.interToken, owner);
     owner.leg = sse;
     sse.start(res);
-    return started;
-  } finally {
-    if (!streaming) x.finish();
+    return sse;
   }
+  // Some servers ignore `stream`: accept a whole JSON answer.
+  if (!ctype.includes('json')) throw remoteError('REMOTE_PROTOCOL', 'protocol', `Remote endpoint "${ep.name}" answered a stream request with content-type "${ctype}".`, { endpoint: ep.name });
+  return res.text(64 << 20).then((text) => {
+    const batch = dec.fromResponse(parseJson(text, ep.name));
+    x.clean();
+    x.disarm();
+    out.push(batch);
+    owner.batch(batch);
+  });
 }
 
 /** One non-streamed request on one endpoint: the server's JSON with `served_by` set to the endpoint name. */

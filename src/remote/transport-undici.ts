@@ -5,7 +5,7 @@
 // for each network read. Here each read goes straight to the reader's sink (body.ts), which parses
 // it there and then; the reader pauses and resumes the socket when its own consumer falls behind.
 import type { AbortLike } from './abort.js';
-import { PipedResponse, type BodyFlow, type BodySink, type TransportResponse } from './body.js';
+import { PipedResponse, type BodyFlow, type BodySink, type ResponseReceiver, type TransportResponse } from './body.js';
 import type { PoolSnapshot, Transport, TransportOptions, TransportRequest } from './transport.js';
 import type * as Undici from 'undici';
 
@@ -40,11 +40,13 @@ export class UndiciTransport implements Transport {
   }
 
   request(origin: string, req: TransportRequest): Promise<TransportResponse> {
+    return new Promise((resolve, reject) => this.open(origin, req, { response: resolve, failed: reject }));
+  }
+
+  open(origin: string, req: TransportRequest, rc: ResponseReceiver): void {
     const { pool } = this.poolFor(origin);
-    return new Promise((resolve, reject) => {
-      const handler = new ResponseHandler(req.signal, resolve, reject, this.undici.errors.RequestAbortedError);
-      pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
-    });
+    const handler = new ResponseHandler(req.signal, rc, this.undici.errors.RequestAbortedError);
+    pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
   }
 
   poolStats(origin: string): PoolSnapshot | undefined {
@@ -76,9 +78,9 @@ export class UndiciTransport implements Transport {
 }
 
 /**
- * One exchange, seen from undici: resolves the response at its headers, then hands each network
+ * One exchange, seen from undici: gives the response to its receiver at its headers, then hands each network
  * read to the sink given to pipe() (reads that come before pipe() are held). The caller's signal
- * (an AbortHandle) aborts it at any stage: queued for a socket (the promise rejects at once),
+ * (an AbortHandle) aborts it at any stage: queued for a socket (the receiver is told at once),
  * waiting for headers, or mid-body (the sink's error()).
  *
  * It speaks undici's core handler protocol (onConnect, onHeaders, onData, onComplete, onError),
@@ -102,8 +104,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
 
   constructor(
     private readonly signal: AbortLike | undefined,
-    private readonly resolve: (r: TransportResponse) => void,
-    private readonly reject: (e: unknown) => void,
+    private readonly rc: ResponseReceiver,
     private readonly AbortError: new () => Error,
   ) {
     super();
@@ -123,7 +124,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
     this.signal?.removeEventListener('abort', this.onAbort);
     if (!this.started) {
       this.started = true;
-      if (how !== true) this.reject(how);
+      if (how !== true) this.rc.failed(how);
       return;
     }
     if (this.ended !== undefined) return;
@@ -174,7 +175,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
     this.headerPairs = pairs;
     this.resumeSocket = resume;
     this.started = true;
-    this.resolve(this);
+    this.rc.response(this); // may pipe() the body at once, or pause() it
     return !this.paused;
   }
 

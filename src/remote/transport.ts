@@ -6,10 +6,10 @@ import { FridayError } from '../api/errors.js';
 import { detectRuntime, type Runtime } from '../platform/env.js';
 import { toAbortSignal, type AbortLike } from './abort.js';
 import type * as Undici from 'undici';
-import { PipedResponse, type BodyFlow, type BodySink, type TransportResponse } from './body.js';
+import { PipedResponse, type BodyFlow, type BodySink, type ResponseReceiver, type TransportResponse } from './body.js';
 import { UndiciTransport } from './transport-undici.js';
 
-export type { BodyFlow, BodySink, TransportResponse } from './body.js';
+export type { BodyFlow, BodySink, ResponseReceiver, TransportResponse } from './body.js';
 
 export interface TransportRequest {
   method: 'GET' | 'POST';
@@ -38,6 +38,11 @@ export interface PoolSnapshot {
 export interface Transport {
   readonly kind: 'undici' | 'fetch';
   request(origin: string, req: TransportRequest): Promise<TransportResponse>;
+  /**
+   * request() without a promise: the response (or the failure) goes to `rc`. A streamed request
+   * is sent this way, so nothing waits in a promise while hundreds of them are in flight.
+   */
+  open(origin: string, req: TransportRequest, rc: ResponseReceiver): void;
   /** Per-origin pool state; fetch cannot see sockets, so it reports requests only. */
   poolStats(origin: string): PoolSnapshot | undefined;
   /** Sockets opened so far, all origins (undefined for fetch: the browser does not say). */
@@ -119,6 +124,10 @@ class FetchTransport implements Transport {
       throw e;
     }
     return new FetchResponse(res, release);
+  }
+
+  open(origin: string, req: TransportRequest, rc: ResponseReceiver): void {
+    this.request(origin, req).then((res) => rc.response(res), (e: unknown) => rc.failed(e));
   }
 
   poolStats(origin: string): PoolSnapshot | undefined {

@@ -132,10 +132,12 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
 
   /** `break` out of for-await: the consumer is gone, so the producer should stop. */
   return(): Promise<IteratorResult<T>> {
-    if (!this.closed) this.hooks.onCancel?.();
+    const open = !this.closed;
+    // Closed before the hook runs: what the producer pushes or fails from inside it goes nowhere.
     this.closed = true;
     this.items.length = 0;
     this.sink = undefined;
+    if (open) this.hooks.onCancel?.();
     return Promise.resolve({ value: undefined, done: true });
   }
 
