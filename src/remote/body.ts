@@ -30,6 +30,7 @@ export interface ResponseReceiver {
 
 export interface TransportResponse {
   status: number;
+  /** A response header. The undici transport keeps only those the engine reads: content-type, retry-after. */
   header(name: string): string | undefined;
   /**
    * Pushes the body into `sink` as it arrives (call once). Read it to its end, or abort the

@@ -4,8 +4,11 @@
 //
 // Deadlines are checked by one timer for all the exchanges of an engine (Exchanges), not by a
 // timer per exchange: a stream moves its deadline on every network read, and even one setTimeout
-// and clearTimeout per request is a measurable share of a streamed request's client CPU. The check
-// runs every tenth of the shortest timeout (5 ms to 1 s), so a timeout fires up to that much late.
+// and clearTimeout per request is a measurable share of a streamed request's client CPU. A read
+// that re-arms the same timeout does not read the clock either (performance.now() returns a new
+// heap number each call): it bumps a counter, and the check dates the activity at the first tick
+// that sees the counter moved. The check runs every twentieth of the shortest timeout (5 ms to
+// 500 ms), so a timeout fires at most two ticks, a tenth of it, late, and never early.
 import { abortedError, FridayError } from '../api/errors.js';
 import { AbortHandle } from './abort.js';
 import type { Endpoint } from './endpoint.js';
@@ -45,7 +48,7 @@ export class Exchanges {
   private tick(): void {
     if (this.live.size === 0) return this.stop(); // idle: stop until the next exchange
     const now = performance.now();
-    for (const x of this.live) if (x.deadline <= now) x.expire();
+    for (const x of this.live) x.check(now);
   }
 
   private stop(): void {
@@ -55,8 +58,11 @@ export class Exchanges {
 }
 
 export class Exchange {
-  /** When our current timeout expires (performance.now() time); Infinity when none is armed. */
-  deadline = Infinity;
+  /** When our current timeout expires (performance.now() time), as of `seen` re-arms; Infinity when none is armed. */
+  private deadline = Infinity;
+  /** Re-arms of the same timeout so far (touch()), and how many of them the deadline counts. */
+  private touches = 0;
+  private seen = 0;
   timedOut = false;
   private readonly ac = new AbortHandle();
   private why: FridayError | undefined;
@@ -86,7 +92,12 @@ export class Exchange {
       this.deadline = Infinity;
       return;
     }
+    if (this.deadline !== Infinity && ms === this.expiryMs && kind === this.expiryKind && what === this.expiryWhat) {
+      this.touches++; // the same timeout again, from now: dated by the next check
+      return;
+    }
     this.deadline = performance.now() + ms;
+    this.seen = this.touches;
     this.expiryMs = ms;
     this.expiryKind = kind;
     this.expiryWhat = what;
@@ -96,8 +107,18 @@ export class Exchange {
     this.deadline = Infinity;
   }
 
-  /** The deadline passed (called by Exchanges' timer). */
-  expire(): void {
+  /** Exchanges' timer: dates re-arms since the last check at `now`, or expires a deadline that passed. */
+  check(now: number): void {
+    if (this.deadline === Infinity) return;
+    if (this.touches !== this.seen) {
+      this.seen = this.touches;
+      this.deadline = now + this.expiryMs;
+    } else if (this.deadline <= now) {
+      this.expire();
+    }
+  }
+
+  private expire(): void {
     this.deadline = Infinity;
     this.timedOut = true;
     const ep = this.ep.name;
@@ -170,5 +191,5 @@ export class Exchange {
 /** How often Exchanges checks deadlines, for these timeouts (ms; 0 = off). */
 export function deadlineTickMs(...timeouts: number[]): number {
   const on = timeouts.filter((t) => t > 0);
-  return on.length === 0 ? 1_000 : Math.min(1_000, Math.max(5, Math.floor(Math.min(...on) / 10)));
+  return on.length === 0 ? 500 : Math.min(500, Math.max(5, Math.floor(Math.min(...on) / 20)));
 }

@@ -79,8 +79,11 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   }
 
   private onItem(r: IteratorResult<LegEvent | LegBatch>): IteratorResult<T> | Promise<IteratorResult<T>> {
-    if (r.done) return this.back({ ended: true });
-    const batch = Array.isArray(r.value) ? r.value : [r.value];
+    return r.done ? this.back({ ended: true }) : this.onBatch(r.value);
+  }
+
+  private onBatch(value: LegEvent | LegBatch): IteratorResult<T> | Promise<IteratorResult<T>> {
+    const batch = Array.isArray(value) ? value : [value];
     const verdict = accept(this.h!.books, batch);
     if (verdict === 'no') return this.back({ batch });
     if (verdict === 'final') this.finished = true;
@@ -119,12 +122,17 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   }
 
   // PullSink: the handed-off Channel's next batch, when the consumer was waiting for it.
-  pulled(r: IteratorResult<LegEvent | LegBatch>): void {
+  pulled(value: LegEvent | LegBatch): void {
     const resolve = this.resolve!;
     this.resolve = undefined;
-    // Called from inside the producer's push: anything but a batch passing through (the loop
-    // starting again, the target's end) waits for a microtask.
-    resolve(r.done ? Promise.resolve().then(() => this.onItem(r)) : this.onItem(r));
+    resolve(this.onBatch(value));
+  }
+
+  pulledEnd(): void {
+    const resolve = this.resolve!;
+    this.resolve = undefined;
+    // Called from inside the producer's close: the loop starting again waits for a microtask.
+    resolve(Promise.resolve().then(() => this.back({ ended: true })));
   }
 
   pullFailed(e: unknown): void {

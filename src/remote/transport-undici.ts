@@ -90,8 +90,9 @@ export class UndiciTransport implements Transport {
  */
 class ResponseHandler extends PipedResponse implements BodyFlow {
   status = 0;
-  /** Response headers as [name, value, name, value, ...], names lower-cased. */
-  private headerPairs: string[] = [];
+  /** The response headers the engine reads (see header()). */
+  private contentType: string | undefined;
+  private retryAfter: string | undefined;
   private abortSocket: ((err?: Error) => void) | undefined;
   private resumeSocket: (() => void) | undefined;
   private paused = false;
@@ -168,11 +169,14 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
   onHeaders(status: number, rawHeaders: (Buffer | string)[], resume: () => void): boolean {
     if (status < 200 || this.started) return true; // 1xx informational
     this.status = status;
-    // Strings, not the raw buffers: those are views of the socket's read buffer, and a stream
-    // lives long (hundreds at a time) while only two of its headers are ever asked for.
-    const pairs = new Array<string>(rawHeaders.length);
-    for (let i = 0; i < rawHeaders.length; i++) pairs[i] = i % 2 === 0 ? latin1(rawHeaders[i]!).toLowerCase() : latin1(rawHeaders[i]!);
-    this.headerPairs = pairs;
+    // Only the headers the engine reads are kept, as strings: the raw ones are views of the
+    // socket's read buffer, a stream lives long (hundreds at a time), and decoding them all is
+    // most of what a response's headers cost.
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (isName(name, 'content-type')) this.contentType = joined(this.contentType, rawHeaders[i + 1]!);
+      else if (isName(name, 'retry-after')) this.retryAfter = joined(this.retryAfter, rawHeaders[i + 1]!);
+    }
     this.resumeSocket = resume;
     this.started = true;
     this.rc.response(this); // may pipe() the body at once, or pause() it
@@ -197,14 +201,20 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
     this.finish(this.abortReason ?? err);
   }
 
-  /** A response header; the values of a repeated one joined with ", ". */
+  /** `content-type` or `retry-after` (the values of a repeated one joined with ", "); no other header is kept. */
   header(name: string): string | undefined {
     const want = name.toLowerCase();
-    const h = this.headerPairs;
-    let out: string | undefined;
-    for (let i = 0; i + 1 < h.length; i += 2) if (h[i] === want) out = out === undefined ? h[i + 1] : `${out}, ${h[i + 1]}`;
-    return out;
+    return want === 'content-type' ? this.contentType : want === 'retry-after' ? this.retryAfter : undefined;
   }
 }
 
 const latin1 = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('latin1'));
+const joined = (prev: string | undefined, value: Buffer | string): string => (prev === undefined ? latin1(value) : `${prev}, ${latin1(value)}`);
+
+/** Is a raw header name `lower` (ASCII, any case)? Compared in place: most names are not, and are never decoded. */
+function isName(raw: Buffer | string, lower: string): boolean {
+  if (raw.length !== lower.length) return false;
+  if (typeof raw === 'string') return raw.toLowerCase() === lower;
+  for (let k = 0; k < lower.length; k++) if ((raw[k]! | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
+}

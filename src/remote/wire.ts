@@ -10,8 +10,8 @@ import type { LegRequest } from './failover.js';
 /** The request body. Undefined fields are left in: JSON.stringify omits them. */
 export function requestBody(ep: Endpoint, leg: LegRequest, stream: boolean, defaultModel: string | undefined): Record<string, unknown> {
   const wantIds = stream ? ep.returnTokenIds : ep.returnTokenIds && leg.raw?.return_token_ids === true;
-  const streamFields = stream ? { stream: true, stream_options: { include_usage: true } } : { stream: false };
   if (leg.kind === 'chat') {
+    const streamFields = stream ? { stream: true, stream_options: STREAM_OPTIONS } : { stream: false };
     const { stream: _s, stream_options: _o, return_token_ids: rti, ...rest } = leg.chat!;
     return {
       ...rest, model: ep.model ?? rest.model ?? defaultModel, ...streamFields,
@@ -19,15 +19,20 @@ export function requestBody(ep: Endpoint, leg: LegRequest, stream: boolean, defa
       ...(leg.continueFinal ? { continue_final_message: true, add_generation_prompt: false } : {}),
     } as Record<string, unknown>;
   }
-  const g = leg.gen!;
-  const { prompt: _p, stream: _s, stream_options: _o, return_token_ids: _r, ...raw } = leg.raw ?? {};
-  return {
-    ...raw, model: ep.model ?? (raw.model as string | undefined) ?? defaultModel, prompt: g.prompt, max_tokens: g.max_tokens,
+  // One literal of fixed shape (no spreads: this runs for every request), then the caller's extra
+  // OpenAI fields; ours win, and the stream fields are always ours.
+  const g = leg.gen!, raw = leg.raw;
+  const body: Record<string, unknown> = {
+    model: ep.model ?? (raw?.model as string | undefined) ?? defaultModel, prompt: g.prompt, max_tokens: g.max_tokens,
     temperature: g.temperature ?? 0, top_p: g.top_p, top_k: g.top_k, min_p: g.min_p, repeat_penalty: g.repeat_penalty, seed: g.seed,
     stop: g.stop, logprobs: g.logprobs || g.top_logprobs ? true : undefined, top_logprobs: g.top_logprobs,
-    ...streamFields, return_token_ids: wantIds ? true : undefined,
+    stream, stream_options: stream ? STREAM_OPTIONS : undefined, return_token_ids: wantIds ? true : undefined,
   };
+  if (raw) for (const k of Object.keys(raw)) if (!(k in body)) body[k] = raw[k];
+  return body;
 }
+
+const STREAM_OPTIONS = Object.freeze({ include_usage: true });
 
 export function tryJson(s: string): unknown {
   try {

@@ -57,7 +57,7 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
       const s = this.sink;
       this.sink = undefined;
       this.hooks.onTake?.();
-      s.pulled({ value: item, done: false });
+      s.pulled(item);
       return;
     }
     if (this.waiter) {
@@ -82,7 +82,7 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
     if (this.sink && this.items.length === 0) {
       const s = this.sink;
       this.sink = undefined;
-      s.pulled({ value: undefined, done: true });
+      s.pulledEnd();
     }
     if (this.waiter && this.items.length === 0) {
       const w = this.waiter;

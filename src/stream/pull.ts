@@ -5,7 +5,10 @@
 
 /** Where an item goes that was not ready when it was pulled. Called once per pull that returned nothing. */
 export interface PullSink<T> {
-  pulled(r: IteratorResult<T>): void;
+  /** The next item (no result object: this runs once per item). */
+  pulled(value: T): void;
+  /** The source ended. */
+  pulledEnd(): void;
   pullFailed(e: unknown): void;
 }
 

@@ -1,10 +1,12 @@
 // Remote engine pieces that need no network: SSE parsing, chunk decoding, Retry-After, error
-// mapping, endpoint lists and the circuit breaker. (The failover logic: failover.test.ts.)
+// mapping, endpoint lists, the circuit breaker and the exchange deadlines. (The failover logic: failover.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
 import { CircuitBreaker } from '../../src/remote/breaker.js';
 import { ChunkDecoder, type LegEvent } from '../../src/remote/chunks.js';
+import { Endpoint } from '../../src/remote/endpoint.js';
 import { errorFromResponse, parseRetryAfter } from '../../src/remote/errors.js';
+import { deadlineTickMs, Exchange, Exchanges } from '../../src/remote/exchange.js';
 import { shouldFailOver } from '../../src/remote/failover.js';
 import { parseEndpointList } from '../../src/remote/cli-support.js';
 import { SseParser, type SseEvent } from '../../src/remote/sse.js';
@@ -172,5 +174,54 @@ describe('CircuitBreaker', () => {
     b.onSuccess();
     expect(b.state).toBe('closed');
     expect(b.opens).toBe(2);
+  });
+});
+
+describe('Exchange deadlines', () => {
+  // The check is called with made-up times: no timer runs (the tick is an hour).
+  const exchange = () => new Exchange(new Endpoint({ url: 'http://127.0.0.1:9', name: 'ep' }, {}, {}), undefined, new Exchanges(3_600_000));
+
+  it('expires an armed timeout once its time passed, not before', () => {
+    const x = exchange();
+    const t0 = performance.now();
+    x.arm(100, 'timeout_first_token', 'no token');
+    x.check(t0 + 50);
+    expect(x.timedOut).toBe(false);
+    x.check(performance.now() + 100);
+    expect(x.timedOut).toBe(true);
+    x.finish();
+  });
+
+  it('dates a re-arm of the same timeout at the next check, so it never expires early', () => {
+    const x = exchange();
+    const t0 = performance.now();
+    x.arm(100, 'timeout_inter_token', 'gap');
+    x.arm(100, 'timeout_inter_token', 'gap'); // a read: counted, not timed
+    x.check(t0 + 90); // sees the read: the deadline is now t0 + 190
+    x.check(t0 + 150); // past the first deadline, not the moved one
+    expect(x.timedOut).toBe(false);
+    x.check(t0 + 191);
+    expect(x.timedOut).toBe(true);
+    x.finish();
+  });
+
+  it('re-arms from now when the timeout changes, and stays off once disarmed', () => {
+    const x = exchange();
+    x.arm(100, 'timeout_first_token', 'no token');
+    x.arm(50, 'timeout_inter_token', 'gap'); // another timeout: timed at once
+    x.disarm();
+    x.check(performance.now() + 10_000);
+    expect(x.timedOut).toBe(false);
+    x.arm(50, 'timeout_inter_token', 'gap');
+    x.check(performance.now() + 51);
+    expect(x.timedOut).toBe(true);
+    x.finish();
+  });
+
+  it('checks every twentieth of the shortest timeout, 5 ms to 500 ms', () => {
+    expect(deadlineTickMs(30_000, 0, 600_000)).toBe(500);
+    expect(deadlineTickMs(2_000)).toBe(100);
+    expect(deadlineTickMs(20)).toBe(5);
+    expect(deadlineTickMs(0, 0)).toBe(500);
   });
 });

@@ -92,7 +92,11 @@ describe('Channel as a Pullable', () => {
   /** A sink that records what it is given. */
   const sink = () => {
     const got: (IteratorResult<number> | { error: unknown })[] = [];
-    const s: PullSink<number> = { pulled: (r) => { got.push(r); }, pullFailed: (error) => { got.push({ error }); } };
+    const s: PullSink<number> = {
+      pulled: (value) => { got.push({ value, done: false }); },
+      pulledEnd: () => { got.push({ value: undefined, done: true }); },
+      pullFailed: (error) => { got.push({ error }); },
+    };
     return { s, got };
   };
 
