@@ -71,7 +71,7 @@ export class RemoteEngine implements Engine {
     this.tokenizer = opts.tokenizer;
     this.info = { kind: 'remote', model: opts.model ?? this.endpoints[0]!.model ?? 'remote', contextLength: this.o.contextLength };
     const transportP = createTransport({
-      maxConnections: (origin) => this.endpoints.filter((e) => e.origin === origin).reduce((n, e) => n + e.maxConcurrency, 0) + 1,
+      maxConnections: (origin) => this.endpoints.filter((e) => e.origin === origin).reduce((n, e) => n + e.maxConcurrency, 0),
       idleTimeoutMs: this.o.idleTimeoutMs,
       connectTimeoutMs: this.o.connectTimeoutMs,
     }, opts.transport);

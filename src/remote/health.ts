@@ -22,7 +22,7 @@ export async function checkEndpointHealth(ep: Endpoint, transport: Promise<Trans
     const t = await transport;
     const get = async (path: string) => {
       o.onSend();
-      return t.request(ep.origin, { method: 'GET', path: ep.path(path), headers: ep.headers({ accept: 'application/json' }), signal: ac.signal });
+      return t.request(ep.origin, { method: 'GET', path: ep.path(path), headers: ep.headers({ accept: 'application/json' }), signal: ac.signal, probe: true });
     };
     let res = await get(ep.healthPath);
     if ((res.status === 404 || res.status === 405) && ep.healthPath === '/health') {

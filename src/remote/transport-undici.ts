@@ -9,20 +9,25 @@ import { PipedResponse, type BodyFlow, type BodySink, type ResponseReceiver, typ
 import type { PoolSnapshot, Transport, TransportOptions, TransportRequest } from './transport.js';
 import type * as Undici from 'undici';
 
-interface PoolEntry { pool: Undici.Pool; opened: number; closed: number }
+/** One origin's pool: its cap, and the sockets it opened and closed (O(1) to read, unlike pool.stats). */
+interface PoolEntry { pool: Undici.Pool; cap: number; opened: number; closed: number }
 
 export class UndiciTransport implements Transport {
   readonly kind = 'undici';
   private readonly pools = new Map<string, PoolEntry>();
+  /** Health checks have a socket of their own per origin, so they never wait behind streams. */
+  private readonly probePools = new Map<string, PoolEntry>();
   private opened = 0;
 
   constructor(private readonly undici: typeof Undici, private readonly opts: TransportOptions) {}
 
-  private poolFor(origin: string): PoolEntry {
-    let e = this.pools.get(origin);
+  private poolFor(origin: string, probe: boolean): PoolEntry {
+    const pools = probe ? this.probePools : this.pools;
+    let e = pools.get(origin);
     if (!e) {
+      const cap = probe ? 1 : Math.max(1, this.opts.maxConnections(origin));
       const pool = new this.undici.Pool(origin, {
-        connections: Math.max(1, this.opts.maxConnections(origin)),
+        connections: cap,
         keepAliveTimeout: this.opts.idleTimeoutMs,
         keepAliveMaxTimeout: this.opts.idleTimeoutMs,
         connectTimeout: this.opts.connectTimeoutMs,
@@ -31,10 +36,10 @@ export class UndiciTransport implements Transport {
         bodyTimeout: 0,
         pipelining: 1,
       });
-      const entry: PoolEntry = { pool, opened: 0, closed: 0 };
+      const entry: PoolEntry = { pool, cap, opened: 0, closed: 0 };
       pool.on('connect', () => { entry.opened++; this.opened++; });
       pool.on('disconnect', () => { entry.closed++; });
-      this.pools.set(origin, (e = entry));
+      pools.set(origin, (e = entry));
     }
     return e;
   }
@@ -44,16 +49,26 @@ export class UndiciTransport implements Transport {
   }
 
   open(origin: string, req: TransportRequest, rc: ResponseReceiver): void {
-    const { pool } = this.poolFor(origin);
-    const handler = new ResponseHandler(req.signal, rc, this.undici.errors.RequestAbortedError);
-    pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
+    const entry = this.poolFor(origin, req.probe === true);
+    const handler = new ResponseHandler(req.signal, rc, entry, this.undici.errors.RequestAbortedError);
+    entry.pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body ?? null }, handler);
   }
 
+  /** Both pools of the origin together (health checks' and the rest). */
   poolStats(origin: string): PoolSnapshot | undefined {
-    const e = this.pools.get(origin);
-    if (!e) return undefined;
-    const s = e.pool.stats;
-    return { connected: s.connected, free: s.free, running: s.running, pending: s.pending, newConnections: e.opened, closedConnections: e.closed };
+    const es = [this.pools.get(origin), this.probePools.get(origin)].filter((e): e is PoolEntry => e !== undefined);
+    if (es.length === 0) return undefined;
+    const out: PoolSnapshot = { connected: 0, free: 0, running: 0, pending: 0, newConnections: 0, closedConnections: 0 };
+    for (const e of es) {
+      const s = e.pool.stats;
+      out.connected += s.connected;
+      out.free += s.free;
+      out.running += s.running;
+      out.pending += s.pending;
+      out.newConnections += e.opened;
+      out.closedConnections += e.closed;
+    }
+    return out;
   }
 
   newConnections(): number {
@@ -61,8 +76,9 @@ export class UndiciTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.pools.values()];
+    const pools = [...this.pools.values(), ...this.probePools.values()];
     this.pools.clear();
+    this.probePools.clear();
     // close() waits for running requests; callers abort theirs first, so this is quick.
     await Promise.all(pools.map(async ({ pool }) => {
       const t = setTimeout(() => void pool.destroy().catch(() => undefined), 2_000);
@@ -106,6 +122,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
   constructor(
     private readonly signal: AbortLike | undefined,
     private readonly rc: ResponseReceiver,
+    private readonly entry: PoolEntry,
     private readonly AbortError: new () => Error,
   ) {
     super();
@@ -191,10 +208,20 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
 
   onComplete(): void {
     // undici frees the socket one macrotask after the response ends (its own setImmediate, queued
-    // after this call returns): end the body after that, so the reader's next request, sent the
-    // moment this one ends, finds the socket free and reuses it.
+    // after this call returns). While the pool may still open sockets, end the body after that, so
+    // the reader's next request, sent the moment this one ends, reuses this socket instead of
+    // opening another. Once the pool has all its sockets that cannot happen: the next request
+    // takes a free socket or waits in undici's queue for this one, as after undici's own request(),
+    // and the reader sees the end now rather than after the rest of a busy loop turn.
+    const e = this.entry;
+    if (e.opened - e.closed >= e.cap) return this.finish(true);
     // (A promise job, not queueMicrotask(), which costs an AsyncResource per call in Node.)
-    void Promise.resolve().then(() => setImmediate(() => this.finish(true)));
+    void Promise.resolve(this).then(endLater);
+  }
+
+  /** The body ended (a macrotask after onComplete). */
+  endBody(): void {
+    this.finish(true);
   }
 
   onError(err: Error): void {
@@ -207,6 +234,10 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
     return want === 'content-type' ? this.contentType : want === 'retry-after' ? this.retryAfter : undefined;
   }
 }
+
+/** A macrotask after undici's own (see onComplete): module functions, not closures per response. */
+const endLater = (h: ResponseHandler): void => void setImmediate(endNow, h);
+const endNow = (h: ResponseHandler): void => h.endBody();
 
 const latin1 = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('latin1'));
 const joined = (prev: string | undefined, value: Buffer | string): string => (prev === undefined ? latin1(value) : `${prev}, ${latin1(value)}`);

@@ -18,6 +18,8 @@ export interface TransportRequest {
   headers: Record<string, string>;
   body?: string;
   signal?: AbortLike;
+  /** A health check: sent on a connection of its own (undici), outside the concurrency limit (fetch), so it never waits behind streams. */
+  probe?: boolean;
 }
 
 export interface PoolSnapshot {
@@ -51,7 +53,7 @@ export interface Transport {
 }
 
 export interface TransportOptions {
-  /** Max sockets (undici) or concurrent requests (fetch) per origin. */
+  /** Max sockets (undici) or concurrent requests (fetch) per origin; health checks (`probe`) come on top. */
   maxConnections: (origin: string) => number;
   /** Idle keep-alive sockets are closed after this long (a server's shorter Keep-Alive hint wins). */
   idleTimeoutMs: number;
@@ -115,7 +117,7 @@ class FetchTransport implements Transport {
   }
 
   async request(origin: string, req: TransportRequest): Promise<TransportResponse> {
-    const release = await this.limit(origin).acquire(req.signal);
+    const release = req.probe ? () => undefined : await this.limit(origin).acquire(req.signal);
     let res: Response;
     try {
       res = await fetch(origin + req.path, { method: req.method, headers: req.headers, body: req.body, signal: req.signal && toAbortSignal(req.signal) });

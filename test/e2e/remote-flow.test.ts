@@ -84,6 +84,27 @@ describe('RemoteEngine routing, flow control and health against a failure-inject
     await expectSettled(r);
   });
 
+  it('the end of a stream: once the pool has all its sockets, at once (the next request waits for that socket); before, when the socket is free again', async () => {
+    // What the pool says when the final event arrives: is the stream's socket free again yet?
+    const freeAtEnd = async (r: RemoteEngine): Promise<number> => {
+      let free = -1;
+      for await (const ev of r.generate({ prompt: 'a', max_tokens: 3 })) if (ev.done) free = r.poolStats()!.free;
+      return free;
+    };
+    const full = engine({ endpoints: [{ url: rig.s.url, name: 'full', maxConcurrency: 1 }] });
+    const room = engine({ endpoints: [{ url: rig.s.url, name: 'room', maxConcurrency: 4 }] });
+    for (let i = 0; i < 4; i++) {
+      expect(await freeAtEnd(full)).toBe(0); // ended before undici freed the socket
+      expect(await freeAtEnd(room)).toBe(1); // ended after: the caller's next request finds it free
+    }
+    // Either way a sequential caller keeps its one socket, and two callers at the cap keep two.
+    const two = engine({ endpoints: [{ url: rig.s.url, name: 'two', maxConcurrency: 2 }] });
+    const loop = async () => { for (let i = 0; i < 5; i++) expect((await run(two, { prompt: 'a', max_tokens: 3 })).tokens).toEqual(expectedTokens('a', 3)); };
+    await Promise.all([loop(), loop()]);
+    expect([full, room, two].map((r) => r.metrics().newConnections)).toEqual([1, 1, 2]);
+    expect(two.metrics().requests).toBe(10);
+  });
+
   it('undici transport: a request queued for a socket rejects the moment it is aborted; one on the socket ends its piped body', async () => {
     const t = await createTransport({ maxConnections: () => 1, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 }, 'undici');
     const post = (signal: AbortHandle) => t.request(rig.s.url, {
