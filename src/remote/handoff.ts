@@ -9,7 +9,7 @@
 // when something else happens: an error, a batch that needs rewriting, or the end without a final
 // event.
 import type { GenerateEvent } from '../api/types.js';
-import { isPullable, PULL, type PullSink } from '../stream/pull.js';
+import { isPullable, PULL, PULL_END, PULL_WAIT, type PullSink } from '../stream/pull.js';
 import type { FailoverTarget } from './failover.js';
 import type { LegBatch, LegEvent, LegTokenEvent } from './chunks.js';
 
@@ -180,14 +180,15 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
       this.thenError ??= (error) => this.back({ error });
       return it.next().then(this.thenItem, this.thenError);
     }
-    let r: IteratorResult<LegEvent | LegBatch> | undefined;
+    let r: LegEvent | LegBatch | typeof PULL_WAIT | typeof PULL_END;
     try {
       r = it[PULL](this);
     } catch (error) {
       return this.back({ error });
     }
-    if (r) return Promise.resolve(this.onItem(r));
-    return new Promise(this.wait);
+    if (r === PULL_WAIT) return new Promise(this.wait);
+    if (r === PULL_END) return this.back({ ended: true });
+    return Promise.resolve(this.onBatch(r));
   }
 
   /** The executor of the promise a waiting pull returns: one function per stream, not one per wait. */

@@ -22,7 +22,9 @@ const NO_EVENTS: SseEvent[] = [];
 
 export class SseParser {
   private buf = '';
-  private data: string[] = [];
+  /** The event's `data:` lines: the first, and the rest (rare) in an array made when needed. */
+  private data0 = '';
+  private dataRest: string[] | undefined;
   private hasData = false;
   private event = '';
   private lastId: string | undefined;
@@ -67,8 +69,10 @@ export class SseParser {
       if (this.tailBytes.length > this.maxLineChars * 4) this.tooLong();
       return '';
     }
-    const head = bytes.subarray(0, last + 1);
-    this.tailBytes = last + 1 < bytes.length ? bytes.slice(last + 1) : undefined;
+    // Most reads end at a line's end: decoded as they are (a subarray is an object per read).
+    const whole = last + 1 === bytes.length;
+    const head = whole ? bytes : bytes.subarray(0, last + 1);
+    this.tailBytes = whole ? undefined : bytes.slice(last + 1);
     return utf8.decode(tail ? concat(tail, head) : head);
   }
 
@@ -102,7 +106,7 @@ export class SseParser {
       const ev = this.buf.length > 0 ? this.line(this.buf) : undefined;
       if (ev) out = out ? (out.push(ev), out) : [ev];
       this.buf = '';
-      this.data.length = 0;
+      this.dataRest = undefined;
       this.hasData = false;
       this.event = '';
     } else if (this.buf.length > this.maxLineChars) {
@@ -116,10 +120,10 @@ export class SseParser {
     if (line === '') {
       let ev: SseEvent | undefined;
       if (this.hasData) {
-        ev = { event: this.event || 'message', data: this.data.length === 1 ? this.data[0]! : this.data.join('\n') };
+        ev = { event: this.event || 'message', data: this.dataRest ? [this.data0, ...this.dataRest].join('\n') : this.data0 };
         if (this.lastId !== undefined) ev.id = this.lastId;
       }
-      this.data.length = 0;
+      this.dataRest = undefined;
       this.hasData = false;
       this.event = '';
       return ev;
@@ -134,7 +138,8 @@ export class SseParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     switch (field) {
       case 'data':
-        this.data.push(value);
+        if (!this.hasData) this.data0 = value;
+        else (this.dataRest ??= []).push(value);
         this.hasData = true;
         break;
       case 'event':

@@ -4,7 +4,7 @@
 // The worker's main-thread streams (src/worker/remote-stream.ts) are this queue too, unbounded,
 // returning credit from `onTake`.
 import { FridayError } from '../api/errors.js';
-import { PULL, type Pullable, type PullSink } from './pull.js';
+import { PULL, PULL_END, PULL_WAIT, type Pullable, type PullSink } from './pull.js';
 import { iteratorToReadableStream } from './readable.js';
 
 export interface ChannelHooks {
@@ -113,7 +113,7 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.items.length > 0) return Promise.resolve(this.shift());
+    if (this.items.length > 0) return Promise.resolve({ value: this.take(), done: false });
     if (this.error !== undefined) return Promise.reject(this.error);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
@@ -122,12 +122,12 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
     });
   }
 
-  [PULL](sink: PullSink<T>): IteratorResult<T> | undefined {
-    if (this.items.length > 0) return this.shift();
+  [PULL](sink: PullSink<T>): T | typeof PULL_WAIT | typeof PULL_END {
+    if (this.items.length > 0) return this.take();
     if (this.error !== undefined) throw this.error;
-    if (this.closed) return { value: undefined, done: true };
+    if (this.closed) return PULL_END;
     this.sink = sink;
-    return undefined;
+    return PULL_WAIT;
   }
 
   /** `break` out of for-await: the consumer is gone, so the producer should stop. */
@@ -147,14 +147,14 @@ export class Channel<T> implements AsyncIterable<T>, AsyncIterator<T>, Pullable<
     return this;
   }
 
-  private shift(): IteratorResult<T> {
+  private take(): T {
     const value = this.items.shift()!;
     if (this.overflowed && this.items.length < this.capacity / 2) {
       this.overflowed = false;
       this.hooks.onDrain?.();
     }
     if (!this.closed) this.hooks.onTake?.();
-    return { value, done: false };
+    return value;
   }
 
   toReadableStream(): ReadableStream<T> {

@@ -15,12 +15,17 @@ export interface PullSink<T> {
 /** The method's key: a symbol, so nothing that merely has a `pull` method is taken for a Pullable. */
 export const PULL: unique symbol = Symbol('pull');
 
+/** What a pull returns when nothing is ready: `sink` is called later, once. */
+export const PULL_WAIT: unique symbol = Symbol('pull: wait');
+/** What a pull returns when the source has ended. */
+export const PULL_END: unique symbol = Symbol('pull: end');
+
 export interface Pullable<T> {
   /**
-   * The next result if it is ready now (an item, or the end); throws if the source failed.
-   * Otherwise undefined, and `sink` is called later, once.
+   * The next item if it is ready now (itself, no result object), PULL_END at the end, else
+   * PULL_WAIT; throws if the source failed.
    */
-  [PULL](sink: PullSink<T>): IteratorResult<T> | undefined;
+  [PULL](sink: PullSink<T>): T | typeof PULL_WAIT | typeof PULL_END;
 }
 
 export function isPullable<T>(x: object): x is Pullable<T> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StopMatcher } from '../../src/stream/stop.js';
 import { Channel } from '../../src/stream/channel.js';
-import { PULL, isPullable, type PullSink } from '../../src/stream/pull.js';
+import { PULL, PULL_END, PULL_WAIT, isPullable, type PullSink } from '../../src/stream/pull.js';
 import { iteratorToReadableStream } from '../../src/stream/readable.js';
 
 function feed(stops: string[], pieces: string[]): { out: string; stopped: boolean } {
@@ -107,15 +107,15 @@ describe('Channel as a Pullable', () => {
     expect(isPullable({ pull: () => undefined })).toBe(false); // a method merely named pull is not the protocol
     const { s, got } = sink();
     ch.push(1);
-    expect(ch[PULL](s)).toEqual({ value: 1, done: false });
-    expect(ch[PULL](s)).toBeUndefined(); // nothing queued: the sink waits
+    expect(ch[PULL](s)).toBe(1);
+    expect(ch[PULL](s)).toBe(PULL_WAIT); // nothing queued: the sink waits
     expect(got).toEqual([]);
     ch.push(2);
     expect(got).toEqual([{ value: 2, done: false }]);
     expect(ch.size).toBe(0); // given to the sink, not queued
     ch.push(3); // nobody waits now: queued
     expect(got).toHaveLength(1);
-    expect(ch[PULL](s)).toEqual({ value: 3, done: false });
+    expect(ch[PULL](s)).toBe(3);
     expect(taken).toHaveLength(3);
   });
 
@@ -124,14 +124,14 @@ describe('Channel as a Pullable', () => {
     const { s, got } = sink();
     a.push(1);
     a.close();
-    expect(a[PULL](s)).toEqual({ value: 1, done: false });
-    expect(a[PULL](s)).toEqual({ value: undefined, done: true });
+    expect(a[PULL](s)).toBe(1);
+    expect(a[PULL](s)).toBe(PULL_END);
     const b = new Channel<number>();
-    expect(b[PULL](s)).toBeUndefined();
+    expect(b[PULL](s)).toBe(PULL_WAIT);
     b.close();
     expect(got).toEqual([{ value: undefined, done: true }]);
     const c = new Channel<number>();
-    expect(c[PULL](s)).toBeUndefined();
+    expect(c[PULL](s)).toBe(PULL_WAIT);
     const boom = new Error('boom');
     c.fail(boom);
     expect(got[1]).toEqual({ error: boom });
@@ -145,7 +145,7 @@ describe('Channel as a Pullable', () => {
     expect(it).toBe(ch);
     expect(() => ch[Symbol.asyncIterator]()).toThrow(/only be consumed once/);
     const { s, got } = sink();
-    expect(ch[PULL](s)).toBeUndefined();
+    expect(ch[PULL](s)).toBe(PULL_WAIT);
     await it.return!();
     ch.push(5); // after the consumer left: nothing reaches the old sink
     expect(got).toEqual([]);
