@@ -9,7 +9,7 @@
 // young-generation GC, and at that load what lives as long as a request gets promoted).
 import { abortedError, FridayError, sleepUnlessAborted, toFridayError } from '../api/errors.js';
 import { Channel, type ChannelHooks } from '../stream/channel.js';
-import type { ChunkDecoder, LegBatch } from './chunks.js';
+import type { ChunkDecoder, LegBatch, LegEvent } from './chunks.js';
 import type { EndpointPicker, SlotRequest } from './dispatch.js';
 import type { Endpoint } from './endpoint.js';
 import { isNeutral, isRetryable, kindOf } from './errors.js';
@@ -83,8 +83,8 @@ export class Attempts {
     }
   }
 
-  /** A streamed request: its batches, from whichever endpoint serves it. */
-  stream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+  /** A streamed request: its reads' events (one, or a batch, each), from whichever endpoint serves it. */
+  stream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegEvent | LegBatch> {
     return new StreamRun(this, leg, new Tries(leg.kind === 'chat' && !!leg.continueFinal, exclude, signal)).out;
   }
 
@@ -159,7 +159,7 @@ export class Attempts {
  * function: a request waiting for its server keeps this object, not frames and promises.
  */
 class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
-  readonly out: Channel<LegBatch>;
+  readonly out: Channel<LegEvent | LegBatch>;
   x: Exchange | undefined;
   leg: SseLeg | undefined;
   final = false;
@@ -171,7 +171,7 @@ class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
   private first = true;
 
   constructor(private readonly a: Attempts, private readonly req: LegRequest, private readonly tries: Tries) {
-    this.out = new Channel<LegBatch>(LEG_QUEUE, this);
+    this.out = new Channel<LegEvent | LegBatch>(LEG_QUEUE, this);
     this.attempt();
   }
 
@@ -187,10 +187,11 @@ class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
   }
 
   // LegOwner
-  batch(b: LegBatch): void {
-    const final = b[b.length - 1]!.done;
+  batch(b: LegEvent | LegBatch): void {
+    const n = Array.isArray(b) ? b.length : 1;
+    const final = (Array.isArray(b) ? b[n - 1]! : b).done;
     if (final) this.final = true;
-    this.a.cx.tokens += final ? b.length - 1 : b.length;
+    this.a.cx.tokens += final ? n - 1 : n;
     if (!this.first) return;
     this.first = false;
     this.ep!.counters.ttft.record(performance.now() - this.t0);

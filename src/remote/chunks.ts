@@ -87,12 +87,21 @@ function tokenEvent(token: number, text: string, index: number, lp: LogprobEntry
 /** Shared and never written: push() returns it when a chunk carries no token. */
 const NO_EVENTS: LegTokenEvent[] = [];
 
-/** Appends to a batch, made as an array literal of one: `[]` and push() would reserve 17 slots. */
-function add(batch: LegEvent[] | undefined, ev: LegEvent): LegEvent[] {
-  if (!batch) return [ev];
-  batch.push(ev);
-  return batch;
+/**
+ * What one network read produced so far: nothing, one event (most reads: no array for it), or a
+ * batch of several.
+ */
+export type ReadEvents = LegEvent | LegEvent[] | undefined;
+
+/** Appends to a read's events; an array is made for the second one, as a literal (`[]` and push() would reserve 17 slots). */
+function add(got: ReadEvents, ev: LegEvent): LegEvent | LegEvent[] {
+  if (!got) return ev;
+  if (!Array.isArray(got)) return [got, ev];
+  got.push(ev);
+  return got;
 }
+
+const asBatch = (got: ReadEvents): LegEvent[] => (!got ? [] : Array.isArray(got) ? got : [got]);
 
 /** Turns one response's chunks into events. One decoder per HTTP response / chunk stream. */
 export class ChunkDecoder {
@@ -117,14 +126,15 @@ export class ChunkDecoder {
 
   /** One parsed chunk's token events. Throws on an error object or a malformed chunk. */
   push(obj: unknown): LegTokenEvent[] {
-    return (this.pushInto(obj, undefined) as LegTokenEvent[] | undefined) ?? NO_EVENTS;
+    const got = this.pushInto(obj, undefined);
+    return got ? (asBatch(got) as LegTokenEvent[]) : NO_EVENTS;
   }
 
   /**
-   * One parsed chunk: its token events appended to `batch` (made when undefined and there are
-   * any), so the events of one network read go into one array. Returns the batch.
+   * One parsed chunk: its token events added to `batch`, the events of the network read so far
+   * (see ReadEvents). Returns them.
    */
-  pushInto(obj: unknown, batch: LegEvent[] | undefined): LegEvent[] | undefined {
+  pushInto(obj: unknown, batch: ReadEvents): ReadEvents {
     if (!isObj(obj)) throw protocol(this.servedBy, 'a chunk is not a JSON object');
     if (obj.error !== undefined && obj.error !== null) throw errorFromStreamEvent(obj, this.servedBy);
     if (typeof obj.model === 'string') this.model ??= obj.model;
@@ -194,7 +204,7 @@ export class ChunkDecoder {
       ...obj,
       choices: [{ index: 0, ...(this.kind === 'chat' ? { delta: { content: text } } : { text }), token_ids: choice.token_ids, logprobs: choice.logprobs, finish_reason: null }],
     };
-    const events = this.pushInto(chunk, undefined) ?? [];
+    const events = asBatch(this.pushInto(chunk, undefined));
     this.finish = choice.finish_reason ?? 'stop';
     events.push(this.final(true));
     return events;

@@ -16,7 +16,7 @@ import type {
 } from '../api/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  chatChunks, completionChunks, generationStream, newMeta, type LegBatch,
+  chatChunks, completionChunks, generationStream, newMeta, type LegBatch, type LegEvent,
 } from './chunks.js';
 import { Endpoint } from './endpoint.js';
 import { EndpointPicker } from './dispatch.js';
@@ -161,7 +161,7 @@ export class RemoteEngine implements Engine {
   }
 
   /** One target's events (EndpointsTarget's open): see attempts.ts. */
-  openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+  openStream(leg: LegRequest, exclude: ReadonlySet<string>, signal: AbortSignal | undefined): AsyncIterable<LegEvent | LegBatch> {
     return this.attempts.stream(leg, exclude, signal);
   }
 
@@ -257,7 +257,7 @@ class EndpointsTarget implements FailoverTarget {
   canContinue(kind: 'completion' | 'chat'): boolean {
     return this.engine.canContinue(kind, this.exclude);
   }
-  open(leg: LegRequest, signal: AbortSignal | undefined): AsyncIterable<LegBatch> {
+  open(leg: LegRequest, signal: AbortSignal | undefined): AsyncIterable<LegEvent | LegBatch> {
     return this.engine.openStream(leg, this.exclude, signal);
   }
 }

@@ -83,11 +83,20 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   }
 
   private onBatch(value: LegEvent | LegBatch): IteratorResult<T> | Promise<IteratorResult<T>> {
-    const batch = Array.isArray(value) ? value : [value];
-    const verdict = accept(this.h!.books, batch);
-    if (verdict === 'no') return this.back({ batch });
+    if (!Array.isArray(value)) return this.onEvent(value);
+    const verdict = accept(this.h!.books, value);
+    if (verdict === 'no') return this.back({ batch: value });
     if (verdict === 'final') this.finished = true;
-    return this.give(batch);
+    return this.give(value);
+  }
+
+  /** A read with one event (most are): booked and given out without an array, in events mode. */
+  private onEvent(ev: LegEvent): IteratorResult<T> | Promise<IteratorResult<T>> {
+    const b = this.h!.books;
+    if (ev.done) this.finished = true;
+    else if (ev.index !== b.count) return this.back({ batch: [ev] });
+    else book(b, ev);
+    return this.events ? this.eventResult(ev) : { value: [ev] as T, done: false };
   }
 
   constructor(private readonly src: LoopSource, private readonly events = false) {}
@@ -207,6 +216,11 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
   private take(): IteratorResult<T> {
     const ev = this.batch[this.i++]!;
     if (this.i === this.batch.length) this.batch = NO_EVENTS;
+    return this.eventResult(ev);
+  }
+
+  /** A public event: without the internal `lp` field. */
+  private eventResult(ev: LegEvent): IteratorResult<T> {
     if (ev.done || ev.lp === undefined) return { value: ev as T, done: false };
     const { lp: _lp, ...rest } = ev;
     return { value: rest as T, done: false };
@@ -221,12 +235,15 @@ export function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
   const k = leadingTokens(batch, b.count);
   const final = k === batch.length - 1 && batch[k]!.done;
   if (k < batch.length && !final) return 'no';
-  for (let j = 0; j < k; j++) {
-    b.ids.push((batch[j] as LegTokenEvent).token);
-    b.emitted += batch[j]!.text;
-  }
-  b.count += k;
+  for (let j = 0; j < k; j++) book(b, batch[j] as LegTokenEvent);
   return final ? 'final' : 'pass';
+}
+
+/** Books one token event given to the consumer. */
+function book(b: Books, ev: LegTokenEvent): void {
+  b.ids.push(ev.token);
+  b.emitted += ev.text;
+  b.count++;
 }
 
 /** How many events at the start of `batch` are token events numbered from `count` on (nothing to rewrite). */

@@ -7,7 +7,7 @@
 // deadline. When the output queue is full (the consumer is behind) the socket is paused and the
 // deadline is off until it drains: our slowness is not the server's silence.
 import type { BodyFlow, BodySink, TransportResponse } from './body.js';
-import type { ChunkDecoder, LegBatch } from './chunks.js';
+import type { ChunkDecoder, LegBatch, LegEvent, ReadEvents } from './chunks.js';
 import { errorFromStreamEvent } from './errors.js';
 import type { Exchange } from './exchange.js';
 import type { LegOwner } from './requests.js';
@@ -16,9 +16,9 @@ import { parseJson, tryJson } from './wire.js';
 
 const AFTER_DONE = 'the stream did not end after [DONE]';
 
-/** Where a leg's batches go: the request's output queue (a Channel). */
+/** Where a leg's reads go, an event or a batch each: the request's output queue (a Channel). */
 export interface LegOutput {
-  push(batch: LegBatch): void;
+  push(item: LegEvent | LegBatch): void;
   readonly full: boolean;
 }
 
@@ -48,7 +48,7 @@ export class SseLeg implements BodySink {
   data(bytes: Uint8Array): void {
     if (this.settled) return;
     // All the events of one read go out as one batch; tokens before an error still go first.
-    let batch: LegBatch | undefined;
+    let batch: ReadEvents;
     let failure: unknown;
     try {
       for (const sse of this.parser.push(bytes)) {
@@ -101,9 +101,9 @@ export class SseLeg implements BodySink {
     this.x.arm(this.interTokenTimeoutMs, 'timeout_inter_token', this.sawDone ? AFTER_DONE : this.gap);
   }
 
-  private emit(batch: LegBatch): void {
-    this.out.push(batch);
-    this.owner.batch(batch);
+  private emit(item: LegEvent | LegBatch): void {
+    this.out.push(item);
+    this.owner.batch(item);
     if (this.out.full) {
       this.paused = true;
       this.flow?.pause();
@@ -117,7 +117,7 @@ export class SseLeg implements BodySink {
     this.x.disarm();
     const final = this.dec.final(this.sawDone);
     this.settled = true;
-    this.emit([final]);
+    this.emit(final);
     this.owner.ended();
   }
 

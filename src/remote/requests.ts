@@ -3,7 +3,7 @@
 // whole JSON answer.
 import type { FridayError } from '../api/errors.js';
 import type { Channel } from '../stream/channel.js';
-import type { LegBatch } from './chunks.js';
+import type { LegBatch, LegEvent } from './chunks.js';
 import { ChunkDecoder } from './chunks.js';
 import type { Endpoint } from './endpoint.js';
 import { errorFromStreamEvent, remoteError } from './errors.js';
@@ -36,8 +36,8 @@ export interface LegOwner {
   x?: Exchange;
   leg?: SseLeg;
   final?: boolean;
-  /** After each batch pushed into the queue. */
-  batch(b: LegBatch): void;
+  /** After each read's events (one, or a batch) pushed into the queue. */
+  batch(b: LegEvent | LegBatch): void;
   /** The exchange ended: with nothing after the final batch, else with the failure. */
   ended(err?: FridayError): void;
 }
@@ -65,7 +65,7 @@ export function sendStream(cx: RequestContext, t: Transport, ep: Endpoint, leg: 
  * what is wrong with the response itself (map it with x.reason(e, true)).
  */
 export function streamResponse(
-  cx: RequestContext, ep: Endpoint, x: Exchange, dec: ChunkDecoder, res: TransportResponse, out: Channel<LegBatch>, owner: LegOwner,
+  cx: RequestContext, ep: Endpoint, x: Exchange, dec: ChunkDecoder, res: TransportResponse, out: Channel<LegEvent | LegBatch>, owner: LegOwner,
 ): SseLeg | Promise<void> {
   const failed = x.checkStatus(res);
   if (failed) return failed;
