@@ -155,18 +155,21 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     const h = this.h!;
     this.h = undefined;
     this.finished = false;
-    const ended = () => {
-      this.src.onEnd?.();
-      return DONE as IteratorResult<T>;
-    };
     let r: Promise<unknown> | undefined;
     try {
       r = h.it.return?.();
     } catch (e) {
-      ended();
+      this.ended();
       return Promise.reject(e);
     }
-    return r ? r.then(ended, (e: unknown) => { ended(); throw e; }) : Promise.resolve(ended());
+    // A Channel's return() has done its work when it returns: nothing to wait for.
+    if (!r || isPullable(h.it)) return Promise.resolve(this.ended());
+    return r.then(() => this.ended(), (e: unknown) => { this.ended(); throw e; });
+  }
+
+  private ended(): IteratorResult<T> {
+    this.src.onEnd?.();
+    return DONE as IteratorResult<T>;
   }
 
   private back(anomaly: Anomaly): Promise<IteratorResult<T>> {
