@@ -12,26 +12,35 @@ export interface AbortLike {
 
 export class AbortHandle implements AbortLike {
   aborted = false;
-  private listeners: (() => void)[] | undefined;
+  // The first listener in a field (an exchange has one: its transport's), the rest in an array made
+  // when needed: an array per exchange would live as long as the exchange, and V8 pretenures the
+  // allocation site of objects that mostly outlive a young-generation GC.
+  private first: (() => void) | undefined;
+  private more: (() => void)[] | undefined;
 
   addEventListener(_type: 'abort', listener: () => void): void {
     if (this.aborted) return;
-    if (this.listeners) this.listeners.push(listener);
-    else this.listeners = [listener]; // an array of one, not `[]` and push() (which reserves 17 slots)
+    if (!this.first && !this.more?.length) this.first = listener;
+    else (this.more ??= []).push(listener);
   }
 
   removeEventListener(_type: 'abort', listener: () => void): void {
-    const i = this.listeners?.indexOf(listener) ?? -1;
-    if (i >= 0) this.listeners!.splice(i, 1);
+    if (this.first === listener) {
+      this.first = this.more?.shift();
+      return;
+    }
+    const i = this.more?.indexOf(listener) ?? -1;
+    if (i >= 0) this.more!.splice(i, 1);
   }
 
   /** Listeners run once, in order; later calls do nothing. */
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    const ls = this.listeners;
-    this.listeners = undefined;
-    for (const l of ls ?? []) l();
+    const first = this.first, more = this.more;
+    this.first = this.more = undefined;
+    first?.();
+    if (more) for (const l of more) l();
   }
 }
 

@@ -115,8 +115,8 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
   private abortReason: Error | undefined;
   private started = false;
   private sink: BodySink | undefined;
-  /** Before pipe(): the reads so far, and how the body ended (true, or the error). */
-  private held: Uint8Array[] = [];
+  /** Before pipe(): the reads so far (made when there are any), and how the body ended (true, or the error). */
+  private held: Uint8Array[] | undefined;
   private ended: true | Error | undefined;
 
   constructor(
@@ -156,8 +156,8 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
   pipe(sink: BodySink): BodyFlow {
     this.sink = sink;
     const held = this.held;
-    this.held = [];
-    for (const c of held) sink.data(c);
+    this.held = undefined;
+    if (held) for (const c of held) sink.data(c);
     if (this.ended === true) sink.end();
     else if (this.ended) sink.error(this.ended);
     return this;
@@ -202,7 +202,7 @@ class ResponseHandler extends PipedResponse implements BodyFlow {
 
   onData(chunk: Buffer): boolean {
     if (this.sink) this.sink.data(chunk);
-    else if (this.ended === undefined) this.held.push(chunk);
+    else if (this.ended === undefined) (this.held ??= []).push(chunk);
     return !this.paused;
   }
 

@@ -2,6 +2,7 @@
 // mapping, endpoint lists, the circuit breaker and the exchange deadlines. (The failover logic: failover.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { FridayError } from '../../src/api/errors.js';
+import { AbortHandle } from '../../src/remote/abort.js';
 import { CircuitBreaker } from '../../src/remote/breaker.js';
 import { ChunkDecoder, type LegEvent } from '../../src/remote/chunks.js';
 import { Endpoint } from '../../src/remote/endpoint.js';
@@ -223,5 +224,25 @@ describe('Exchange deadlines', () => {
     expect(deadlineTickMs(2_000)).toBe(100);
     expect(deadlineTickMs(20)).toBe(5);
     expect(deadlineTickMs(0, 0)).toBe(500);
+  });
+});
+
+describe('AbortHandle', () => {
+  it('runs its listeners once, in the order added, less those removed; adds nothing after abort', () => {
+    const h = new AbortHandle();
+    const calls: string[] = [];
+    const l = (name: string) => () => { calls.push(name); };
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(l);
+    h.addEventListener('abort', a!);
+    h.addEventListener('abort', b!);
+    h.addEventListener('abort', c!);
+    h.removeEventListener('abort', a!); // the first: the next one takes its place
+    h.removeEventListener('abort', c!);
+    h.addEventListener('abort', d!);
+    h.abort();
+    h.abort();
+    h.addEventListener('abort', a!);
+    expect(calls).toEqual(['b', 'd']);
+    expect(h.aborted).toBe(true);
   });
 });
