@@ -18,7 +18,7 @@ export interface RemoteEngineOptions {
   idleTimeoutMs?: number;
   /**
    * From sending a streamed request to its first token. Default 60000 ms. Timeouts are checked
-   * every tenth of the shortest one (5 ms to 1 s), so one fires up to that much late.
+   * every twentieth of the shortest one (5 ms to 500 ms), and one fires up to a tenth of it late.
    */
   firstTokenTimeoutMs?: number;
   /** Between two tokens of a stream (keep-alive comments do not count as tokens). Default 30000 ms. */
