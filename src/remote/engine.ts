@@ -21,7 +21,7 @@ import {
 import { Endpoint } from './endpoint.js';
 import { EndpointPicker } from './dispatch.js';
 import { Exchanges, deadlineTickMs } from './exchange.js';
-import { failoverEvents, runWithFailover, type FailoverTarget, type LegRequest } from './failover.js';
+import { failoverEvents, runWithFailover, type FailoverOptions, type FailoverTarget, type LegRequest } from './failover.js';
 import { checkEndpointHealth } from './health.js';
 import { remotePrometheus, type RemoteMetrics } from './metrics.js';
 import { REMOTE_DEFAULTS, type RemoteEngineOptions } from './options.js';
@@ -113,8 +113,8 @@ export class RemoteEngine implements Engine {
     this.completions = { create: completionCreate };
   }
 
-  generate(request: GenerateRequest, options: RequestOptions = {}): GenerationStream {
-    return generationStream(this.stream({ kind: 'completion', gen: request }, options, true));
+  generate(request: GenerateRequest, options: RequestOptions = NO_OPTIONS): GenerationStream {
+    return generationStream(this.stream(new CompletionLeg(request), options, true));
   }
 
   /** Can a stream of this kind that already produced tokens be continued on one of our endpoints? */
@@ -152,7 +152,7 @@ export class RemoteEngine implements Engine {
       this.failovers++;
       return this.target(exclude);
     };
-    const opts = { signal, tokenizer: this.tokenizer, onStart: this.streamStarted, onEnd: this.streamEnded };
+    const opts = new StreamOptions(signal, this.tokenizer, this.streamStarted, this.streamEnded);
     return events ? failoverEvents(leg, next, opts) : runWithFailover(leg, next, opts);
   }
 
@@ -249,6 +249,22 @@ export class RemoteEngine implements Engine {
     await t?.close();
   }
 }
+
+// What a stream keeps for its whole life: class instances, not object literals, which V8 may
+// pretenure at hundreds of streams (see docs/ARCHITECTURE.md, the remote client).
+class CompletionLeg implements LegRequest {
+  readonly kind = 'completion';
+  constructor(readonly gen: GenerateRequest) {}
+}
+
+class StreamOptions implements FailoverOptions {
+  constructor(
+    readonly signal: AbortSignal | undefined, readonly tokenizer: Tokenizer | undefined,
+    readonly onStart: () => void, readonly onEnd: () => void,
+  ) {}
+}
+
+const NO_OPTIONS: RequestOptions = Object.freeze({});
 
 /** This engine's endpoints, less those already failed over from, as one failover target. */
 class EndpointsTarget implements FailoverTarget {

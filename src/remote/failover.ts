@@ -13,7 +13,7 @@ import { abortedError, FridayError, throwIfAborted, toFridayError } from '../api
 import type { ChatCompletionParams, GenerateEvent, GenerateRequest } from '../api/types.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { ChunkKind, LegBatch, LegEvent } from './chunks.js';
-import { HandOffIterator, type Anomaly, type Handoff, type LoopSource, type Resume } from './handoff.js';
+import { HandOffIterator, type Anomaly, type Books, type Handoff, type LoopSource, type Resume } from './handoff.js';
 import { CANNOT_CONTINUE, Delivered, NOTHING_LEFT } from './takeover.js';
 
 /** What a target is asked to run: a completion (GenerateRequest) or a chat request. */
@@ -122,7 +122,7 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
   private opened(target: FailoverTarget | undefined): Handoff {
     const { req, opts } = this;
     if (!target) throw exhausted(req.kind, undefined, 0, []);
-    return { target, it: target.open(req, opts.signal)[Symbol.asyncIterator](), books: { ids: [], emitted: '', count: 0 } };
+    return new FirstHandoff(target, target.open(req, opts.signal)[Symbol.asyncIterator]());
   }
 
   loop(resume: Resume): AsyncGenerator<LegBatch, Handoff | undefined> {
@@ -132,6 +132,23 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return new HandOffIterator<T>(this, this.events);
   }
+}
+
+// The first target's handoff and books live as long as the stream: class instances, not literals
+// (V8 pretenures a literal's allocation site once its objects mostly outlive a young-generation
+// GC, as a burst of hundreds of streams makes them do), and the ids array from a builtin (slice()),
+// which has no allocation site either.
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+class FirstBooks implements Books {
+  ids = NO_IDS.slice();
+  emitted = '';
+  count = 0;
+}
+
+class FirstHandoff implements Handoff {
+  readonly books: Books = new FirstBooks();
+  constructor(readonly target: FailoverTarget, readonly it: AsyncIterator<LegEvent | LegBatch>) {}
 }
 
 /** A target being read: its iterator, and what it already did if it was handed back. */
