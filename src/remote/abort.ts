@@ -20,7 +20,7 @@ export class AbortHandle implements AbortLike {
 
   addEventListener(_type: 'abort', listener: () => void): void {
     if (this.aborted) return;
-    if (!this.first && !this.more?.length) this.first = listener;
+    if (!this.first) this.first = listener; // empty only when `more` is (removal moves the next one up)
     else (this.more ??= []).push(listener);
   }
 

@@ -210,23 +210,18 @@ class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
     try {
       r = streamResponse(this.a.cx, this.ep!, x, this.dec!, res, this.out, this);
     } catch (e) {
-      x.finish();
-      return this.failedBeforeStart(x.reason(e, true));
+      return this.dropExchange(x, x.reason(e, true));
     }
     if (!(r instanceof Promise)) return; // streaming: the leg reports from here on
     r.then(() => {
       x.finish();
       this.close(); // a whole JSON answer
-    }, (e: unknown) => {
-      x.finish();
-      this.failedBeforeStart(x.reason(e, true));
-    });
+    }, (e: unknown) => this.dropExchange(x, x.reason(e, true)));
   }
 
   failed(e: unknown): void {
     const x = this.x!;
-    x.finish();
-    this.failedBeforeStart(x.sendError(e));
+    this.dropExchange(x, x.sendError(e));
   }
 
   /** An attempt: an endpoint (now, or once one is free), then the request sent to it. */
@@ -260,9 +255,14 @@ class StreamRun implements ChannelHooks, LegOwner, ResponseReceiver {
     try {
       sendStream(this.a.cx, t, ep, this.req, x, this); // the answer comes to response() or failed()
     } catch (e) {
-      x.finish();
-      this.failedBeforeStart(e);
+      this.dropExchange(x, e);
     }
+  }
+
+  /** The exchange failed before any batch: it is finished, and the attempt judged. */
+  private dropExchange(x: Exchange, e: unknown): void {
+    x.finish();
+    this.failedBeforeStart(e);
   }
 
   /** The attempt failed before its first batch: judged, then another attempt, or the stream fails. */

@@ -60,7 +60,7 @@ export class Exchanges {
 export class Exchange {
   /** When our current timeout expires (performance.now() time), as of `seen` re-arms; Infinity when none is armed. */
   private deadline = Infinity;
-  /** Re-arms of the same timeout so far (touch()), and how many of them the deadline counts. */
+  /** Re-arms of the same timeout so far (arm() with what is armed already), and how many of them the deadline counts. */
   private touches = 0;
   private seen = 0;
   timedOut = false;

@@ -136,8 +136,8 @@ class FailoverStream<T extends LegBatch | GenerateEvent> implements AsyncIterabl
 
 // The first target's handoff and books live as long as the stream: class instances, not literals
 // (V8 pretenures a literal's allocation site once its objects mostly outlive a young-generation
-// GC, as a burst of hundreds of streams makes them do), and the ids array from a builtin (slice()),
-// which has no allocation site either.
+// GC, as a burst of hundreds of streams makes them do), and the ids array made by a builtin
+// (slice()) rather than by a literal.
 const NO_IDS: readonly number[] = Object.freeze([]);
 
 class FirstBooks implements Books {

@@ -82,21 +82,13 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
     return r.done ? this.back({ ended: true }) : this.onBatch(r.value);
   }
 
+  /** A read's events: one event (most reads) or a batch; a single event needs no array in events mode. */
   private onBatch(value: LegEvent | LegBatch): IteratorResult<T> | Promise<IteratorResult<T>> {
-    if (!Array.isArray(value)) return this.onEvent(value);
     const verdict = accept(this.h!.books, value);
-    if (verdict === 'no') return this.back({ batch: value });
+    if (verdict === 'no') return this.back({ batch: Array.isArray(value) ? value : [value] });
     if (verdict === 'final') this.finished = true;
-    return this.give(value);
-  }
-
-  /** A read with one event (most are): booked and given out without an array, in events mode. */
-  private onEvent(ev: LegEvent): IteratorResult<T> | Promise<IteratorResult<T>> {
-    const b = this.h!.books;
-    if (ev.done) this.finished = true;
-    else if (ev.index !== b.count) return this.back({ batch: [ev] });
-    else book(b, ev);
-    return this.events ? this.eventResult(ev) : { value: [ev] as T, done: false };
+    if (Array.isArray(value)) return this.give(value);
+    return this.events ? this.eventResult(value) : { value: [value] as T, done: false };
   }
 
   constructor(private readonly src: LoopSource, private readonly events = false) {}
@@ -233,8 +225,18 @@ export class HandOffIterator<T extends LegBatch | GenerateEvent = LegBatch> impl
 const NO_EVENTS: LegBatch = [];
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never>;
 
-/** Books a batch that passes through: 'pass', or 'final' when it ends with the final event; 'no' otherwise (nothing booked). */
-export function accept(b: Books, batch: LegBatch): 'pass' | 'final' | 'no' {
+/**
+ * Books a read's events (one event, or a batch) that pass through: 'pass', or 'final' when they
+ * end with the final event; 'no' otherwise (nothing booked).
+ */
+export function accept(b: Books, batch: LegEvent | LegBatch): 'pass' | 'final' | 'no' {
+  if (!Array.isArray(batch)) {
+    // The rule below for a batch of one, without making the array.
+    if (batch.done) return 'final';
+    if (batch.index !== b.count) return 'no';
+    book(b, batch);
+    return 'pass';
+  }
   const k = leadingTokens(batch, b.count);
   const final = k === batch.length - 1 && batch[k]!.done;
   if (k < batch.length && !final) return 'no';

@@ -11,6 +11,7 @@ import { deadlineTickMs, Exchange, Exchanges } from '../../src/remote/exchange.j
 import { shouldFailOver } from '../../src/remote/failover.js';
 import { parseEndpointList } from '../../src/remote/cli-support.js';
 import { SseParser, type SseEvent } from '../../src/remote/sse.js';
+import { requestBody } from '../../src/remote/wire.js';
 
 const enc = new TextEncoder();
 
@@ -224,6 +225,25 @@ describe('Exchange deadlines', () => {
     expect(deadlineTickMs(2_000)).toBe(100);
     expect(deadlineTickMs(20)).toBe(5);
     expect(deadlineTickMs(0, 0)).toBe(500);
+  });
+});
+
+describe('requestBody', () => {
+  const ep = (model?: string) => new Endpoint({ url: 'http://127.0.0.1:9', name: 'ep', ...(model ? { model } : {}) }, {}, {});
+
+  it("sends the caller's extra OpenAI fields; ours win, undefined ones are left out, and the stream fields are ours", () => {
+    const leg = {
+      kind: 'completion' as const,
+      gen: { prompt: 'hi', max_tokens: 5, top_k: 3 },
+      raw: { prompt: 'raw prompt', max_tokens: 99, stream: false, stream_options: { x: 1 }, return_token_ids: false, n_probs: 2, model: 'raw-model', top_p: 0.5 },
+    };
+    expect(JSON.parse(JSON.stringify(requestBody(ep(), leg, true, 'default')))).toEqual({
+      model: 'raw-model', prompt: 'hi', max_tokens: 5, temperature: 0, top_k: 3,
+      stream: true, stream_options: { include_usage: true }, return_token_ids: true, n_probs: 2,
+    });
+    expect(JSON.parse(JSON.stringify(requestBody(ep('ep-model'), { kind: 'completion', gen: { prompt: [1, 2] } }, false, 'default')))).toEqual({
+      model: 'ep-model', prompt: [1, 2], temperature: 0, stream: false,
+    });
   });
 });
 

@@ -151,6 +151,15 @@ describe('Channel as a Pullable', () => {
     expect(got).toEqual([]);
     expect(cancelled).toBe(1);
   });
+
+  it('is closed before its cancel hook runs: what the producer pushes or fails from inside the hook reaches nobody', async () => {
+    const ch: Channel<number> = new Channel<number>(8, { onCancel: () => { ch.push(7); ch.fail(new Error('late')); } });
+    const it = ch[Symbol.asyncIterator]();
+    await it.return!();
+    expect(ch.settled).toBe(true);
+    expect(ch.size).toBe(0);
+    await expect(it.next()).resolves.toEqual({ value: undefined, done: true });
+  });
 });
 
 describe('iteratorToReadableStream', () => {
